@@ -1,0 +1,41 @@
+# Two entry points for people: `make run` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REVA_VERSION := $(shell sed -n 's|^[[:space:]]*\(require \)\{0,1\}github.com/cs3org/reva/v3 \(v[^ ]*\).*|\2|p' tests/reva/go.mod)
+REVAD := build/revad-$(REVA_VERSION)
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format revad venv clean
+
+run: venv revad
+	$(PY) -m tests.harness run
+
+test: venv revad
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# The binary's name carries the pinned version: a present binary is never rebuilt.
+revad: $(REVAD)
+
+$(REVAD):
+	tests/reva/build.sh $@
+
+clean:
+	rm -rf build tests/reva/vendor

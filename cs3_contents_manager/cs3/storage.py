@@ -1,0 +1,197 @@
+"""A narrow async filesystem over CS3: what the contents manager needs, nothing more.
+
+Paths here are absolute CS3 paths (`/home/notebooks/a.ipynb`, `/eos/user/r/rwelande/x`);
+mapping Jupyter's relative API paths onto them, and confining them below a root, is the
+contents manager's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import asynccontextmanager
+
+from cs3.gateway.v1beta1 import gateway_api_pb2
+from cs3.storage.provider.v1beta1 import provider_api_pb2, resources_pb2
+from cs3.types.v1beta1 import types_pb2
+
+from . import errors
+from .auth import RevaSession
+from .client import ChannelSettings, GatewayClient
+from .transfers import DataGateway
+
+ResourceInfo = resources_pb2.ResourceInfo
+FILE = resources_pb2.RESOURCE_TYPE_FILE
+CONTAINER = resources_pb2.RESOURCE_TYPE_CONTAINER
+
+
+def ref(path: str) -> resources_pb2.Reference:
+    return resources_pb2.Reference(path=path)
+
+
+def _pick(protocols: object, wanted: str, op: str, path: str) -> object:
+    available = list(protocols)  # type: ignore[call-overload]
+    for proto in available:
+        if proto.protocol == wanted:
+            return proto
+    if available:
+        return available[0]
+    raise errors.CS3Error(f"Storage error during {op}: {path}: reva offered no transfer protocol", path=path)
+
+
+class CS3Storage:
+    """Files and folders of one user on a reva gateway."""
+
+    def __init__(
+        self,
+        settings: ChannelSettings,
+        *,
+        login_type: str,
+        client_id: str,
+        secret: object,
+        token_validity: float = 3600.0,
+        tus_enabled: bool = False,
+    ) -> None:
+        self.gateway = GatewayClient(settings)
+        self.session = RevaSession(
+            self.gateway.authenticate,
+            login_type=login_type,
+            client_id=client_id,
+            secret=secret,  # type: ignore[arg-type]
+            token_validity=token_validity,
+        )
+        self.gateway.session = self.session
+        verify: bool | str = True
+        if settings.ssl_enabled and settings.ca_file:
+            verify = settings.ca_file
+        self.data = DataGateway(verify=verify, timeout=settings.call_timeout)
+        self.upload_protocol = "tus" if tus_enabled else "simple"
+
+    async def close(self) -> None:
+        await self.gateway.close()
+        await self.data.close()
+
+    # -- metadata --------------------------------------------------------------------------
+
+    async def home(self) -> str:
+        res = await self.gateway.call(
+            "GetHome", provider_api_pb2.GetHomeRequest(), idempotent=True, op="home lookup"
+        )
+        return res.path
+
+    async def stat(self, path: str) -> ResourceInfo:
+        res = await self.gateway.call(
+            "Stat", provider_api_pb2.StatRequest(ref=ref(path)), idempotent=True, op="stat", path=path
+        )
+        return res.info
+
+    async def exists(self, path: str) -> bool:
+        try:
+            await self.stat(path)
+        except errors.NotFound:
+            return False
+        return True
+
+    async def list(self, path: str) -> list[ResourceInfo]:
+        """All entries of a folder in one ListContainer call (no per-entry Stat)."""
+        res = await self.gateway.call(
+            "ListContainer",
+            provider_api_pb2.ListContainerRequest(ref=ref(path)),
+            idempotent=True,
+            op="listing",
+            path=path,
+            timeout=self.gateway.settings.list_timeout,
+        )
+        return list(res.infos)
+
+    # -- changes ---------------------------------------------------------------------------
+
+    async def mkdir(self, path: str) -> None:
+        await self.gateway.call(
+            "CreateContainer",
+            provider_api_pb2.CreateContainerRequest(ref=ref(path)),
+            idempotent=False,
+            op="folder creation",
+            path=path,
+        )
+
+    async def delete(self, path: str) -> None:
+        await self.gateway.call(
+            "Delete", provider_api_pb2.DeleteRequest(ref=ref(path)), idempotent=False, op="delete", path=path
+        )
+
+    async def move(self, src: str, dst: str) -> None:
+        await self.gateway.call(
+            "Move",
+            provider_api_pb2.MoveRequest(source=ref(src), destination=ref(dst)),
+            idempotent=False,
+            op="rename",
+            path=src,
+        )
+
+    # -- bytes -----------------------------------------------------------------------------
+
+    async def upload(
+        self,
+        path: str,
+        body: AsyncIterable[bytes] | bytes,
+        *,
+        size: int | None,
+        if_match: str | None = None,
+        if_not_exist: bool = False,
+    ) -> None:
+        """Write a whole file; `if_match` (an etag) or `if_not_exist` guard against lost updates."""
+        req = provider_api_pb2.InitiateFileUploadRequest(ref=ref(path))
+        if if_match:
+            req.if_match = if_match
+        if if_not_exist:
+            req.if_not_exist = True
+        if size is not None:
+            req.opaque.CopyFrom(
+                types_pb2.Opaque(
+                    map={"Upload-Length": types_pb2.OpaqueEntry(decoder="plain", value=str(size).encode())}
+                )
+            )
+        res: gateway_api_pb2.InitiateFileUploadResponse = await self.gateway.call(
+            "InitiateFileUpload", req, idempotent=False, op="upload", path=path
+        )
+        proto = _pick(res.protocols, self.upload_protocol, "upload", path)
+        token = await self.session.token()
+        await self.data.upload(
+            proto.upload_endpoint,  # type: ignore[attr-defined]
+            transfer_token=proto.token,  # type: ignore[attr-defined]
+            reva_token=token,
+            body=body,
+            size=size,
+            path=path,
+        )
+
+    @asynccontextmanager
+    async def download(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """`async with storage.download(p) as chunks:` streams the file's bytes."""
+        res = await self.gateway.call(
+            "InitiateFileDownload",
+            provider_api_pb2.InitiateFileDownloadRequest(ref=ref(path)),
+            idempotent=True,
+            op="download",
+            path=path,
+        )
+        proto = _pick(res.protocols, "simple", "download", path)
+        token = await self.session.token()
+        async with self.data.download(
+            proto.download_endpoint,  # type: ignore[attr-defined]
+            transfer_token=proto.token,  # type: ignore[attr-defined]
+            reva_token=token,
+            path=path,
+        ) as chunks:
+            yield chunks
+
+    async def read(self, path: str) -> bytes:
+        """A whole (small) file: notebooks and text the browser opens."""
+        parts = []
+        async with self.download(path) as chunks:
+            async for chunk in chunks:
+                parts.append(chunk)
+        return b"".join(parts)
+
+
+__all__ = ["CONTAINER", "FILE", "CS3Storage", "ResourceInfo"]

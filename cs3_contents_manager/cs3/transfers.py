@@ -1,0 +1,130 @@
+"""The HTTP side of CS3: bytes move between Jupyter and reva's data gateway, streamed.
+
+reva hands out an endpoint and a transfer token per upload or download; the bytes then go
+over plain HTTP. Nothing here holds a whole file in memory: uploads read from an async
+iterator of chunks, downloads yield chunks as they arrive.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from . import errors
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+
+# What reva's data providers answer on success, by protocol: simple PUT answers 200 or 201,
+# some drivers 204; a TUS PATCH answers 204.
+UPLOAD_OK = {200, 201, 204}
+
+
+_HTTP_STATUS: dict[int, type[errors.CS3Error]] = {
+    401: errors.SessionExpired,
+    403: errors.PermissionDenied,
+    404: errors.NotFound,
+    409: errors.AlreadyExists,
+    412: errors.PreconditionFailed,
+    423: errors.Locked,
+    507: errors.InsufficientStorage,
+    502: errors.Unavailable,
+    503: errors.Unavailable,
+    504: errors.Unavailable,
+}
+
+
+def _http_error(status: int, op: str, path: str, body: str) -> errors.CS3Error:
+    cls = _HTTP_STATUS.get(status, errors.CS3Error)
+    if cls is errors.CS3Error:
+        detail = body.strip()[:200] or "no details"
+        message = f"Storage error during {op.lower()}: {path}: HTTP {status}: {detail}"
+    else:
+        message = f"{op} of {path} failed: the data gateway answered HTTP {status}"
+    return cls(message, path=path, cs3_code=f"HTTP {status}")
+
+
+class DataGateway:
+    """Streams bytes to and from the endpoints reva returns for InitiateFileUpload/Download."""
+
+    def __init__(self, *, verify: bool | str = True, timeout: float = 60.0) -> None:
+        # No overall deadline for a transfer (a large file takes as long as it takes), but
+        # connecting and every single read or write must make progress within `timeout`.
+        self._client = httpx.AsyncClient(
+            verify=verify,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    @staticmethod
+    def _headers(transfer_token: str, reva_token: str) -> dict[str, str]:
+        headers = {"x-access-token": reva_token}
+        if transfer_token:
+            headers["X-Reva-Transfer"] = transfer_token
+        return headers
+
+    async def upload(
+        self,
+        endpoint: str,
+        *,
+        transfer_token: str,
+        reva_token: str,
+        body: AsyncIterable[bytes] | bytes,
+        size: int | None,
+        path: str,
+    ) -> None:
+        headers = self._headers(transfer_token, reva_token)
+        if size is not None:
+            headers["Content-Length"] = str(size)
+        try:
+            res = await self._client.put(endpoint, content=body, headers=headers)
+        except httpx.TimeoutException as err:
+            raise errors.Unavailable(f"Upload of {path} timed out talking to the storage", path=path) from err
+        except httpx.TransportError as err:
+            raise errors.Unavailable(
+                f"Upload of {path} failed: the storage data gateway is unreachable ({type(err).__name__})",
+                path=path,
+            ) from err
+        if res.status_code not in UPLOAD_OK:
+            raise _http_error(res.status_code, "Upload", path, res.text)
+
+    @asynccontextmanager
+    async def download(
+        self, endpoint: str, *, transfer_token: str, reva_token: str, path: str
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """`async with gateway.download(...) as chunks: async for chunk in chunks: ...`"""
+        headers = self._headers(transfer_token, reva_token)
+        try:
+            async with self._client.stream("GET", endpoint, headers=headers) as res:
+                if res.status_code != 200:
+                    body = (await res.aread()).decode(errors="replace")
+                    raise _http_error(res.status_code, "Download", path, body)
+                yield _guarded(res.aiter_raw(CHUNK), path)
+        except httpx.TimeoutException as err:
+            raise errors.Unavailable(
+                f"Download of {path} timed out talking to the storage", path=path
+            ) from err
+        except httpx.TransportError as err:
+            raise errors.Unavailable(
+                f"Download of {path} failed: the storage data gateway is unreachable ({type(err).__name__})",
+                path=path,
+            ) from err
+
+
+async def _guarded(chunks: AsyncIterator[bytes], path: str) -> AsyncIterator[bytes]:
+    """Turn a connection lost mid-download into Unavailable rather than a truncated file."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except httpx.TransportError as err:
+        raise errors.Unavailable(
+            f"Download of {path} was interrupted by the storage ({type(err).__name__})", path=path
+        ) from err

@@ -1,0 +1,1 @@
+"""JupyterHub configuration for the bundle: OIDC login, proactive token refresh, spawner wiring."""

@@ -1,0 +1,74 @@
+"""Fixtures shared by every test: a real revad, and its log in the report when a test fails."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from cs3_contents_manager.cs3.client import ChannelSettings
+from cs3_contents_manager.cs3.storage import CS3Storage
+from tests.harness.reva import DEMO_USERS, Revad, default_binary, start_revad
+
+REVA_FIXTURES = ("reva", "fresh_reva")
+
+
+@pytest.fixture(scope="session")
+def revad_binary() -> Path:
+    binary = default_binary()
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: `make test` builds it (or run `make revad`)", pytrace=False)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def reva(revad_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Revad]:
+    """One revad for the whole session: tests that do not kill it share it."""
+    server = start_revad(tmp_path_factory.mktemp("reva"), binary=revad_binary)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_reva(revad_binary: Path, tmp_path: Path) -> Iterator[Revad]:
+    """A revad of the test's own, for tests that kill or break it."""
+    server = start_revad(tmp_path / "reva", binary=revad_binary)
+    yield server
+    server.stop()
+
+
+def storage_for(server: Revad, user: str, password: str | None = None, **kwargs: object) -> CS3Storage:
+    return CS3Storage(
+        ChannelSettings(server.gateway, **kwargs),  # type: ignore[arg-type]
+        login_type="basic",
+        client_id=user,
+        secret=password if password is not None else DEMO_USERS[user],
+    )
+
+
+@pytest.fixture
+async def einstein(reva: Revad) -> AsyncIterator[CS3Storage]:
+    storage = storage_for(reva, "einstein")
+    yield storage
+    await storage.close()
+
+
+@pytest.fixture
+async def marie(reva: Revad) -> AsyncIterator[CS3Storage]:
+    storage = storage_for(reva, "marie")
+    yield storage
+    await storage.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Append the tail of revad's log to the report of a failed test that used revad."""
+    report = yield
+    if report.failed:
+        funcargs = getattr(item, "funcargs", {})
+        for name in REVA_FIXTURES:
+            server = funcargs.get(name)
+            if isinstance(server, Revad):
+                report.sections.append((f"revad log ({name})", server.log_tail(60)))
+    return report

@@ -1,0 +1,289 @@
+"""Start and stop a real revad for tests and for `make run`.
+
+Every run gets its own folder, its own free loopback ports and its own secrets, so two runs on
+one machine never collide. Readiness is a real basic `Authenticate` against the gateway: a
+listening port only proves that the Go runtime started, not that the auth and user providers
+behind the gateway answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+import grpc
+from cs3.gateway.v1beta1 import gateway_api_pb2, gateway_api_pb2_grpc
+from cs3.rpc.v1beta1 import code_pb2
+
+from .ports import free_port, port_in_use
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+GO_MODULE = REPO / "tests" / "reva"
+
+# The demo accounts of reva's own users file; the identity provider of the end-to-end tests
+# knows the same names and passwords.
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+DEMO_USERS: dict[str, str] = {
+    "einstein": "relativity",
+    "marie": "radioactivity",
+    "richard": "superfluidity",
+}
+
+
+class RevaError(RuntimeError):
+    """revad could not be started or stopped; the message carries the tail of its log."""
+
+
+def pinned_version() -> str:
+    """The reva version required by our Go module: the binary's name depends on it."""
+    for line in (GO_MODULE / "go.mod").read_text().splitlines():
+        parts = line.split()
+        if "github.com/cs3org/reva/v3" in parts and parts[0] != "replace":
+            return parts[parts.index("github.com/cs3org/reva/v3") + 1]
+    raise RevaError(f"{GO_MODULE / 'go.mod'} does not require github.com/cs3org/reva/v3")
+
+
+def default_binary() -> Path:
+    env = os.environ.get("REVAD_BIN")
+    if env:
+        return Path(env)
+    return REPO / "build" / f"revad-{pinned_version()}"
+
+
+@dataclass
+class OidcSettings:
+    """Where reva's bearer (oidc) auth provider checks access tokens."""
+
+    issuer: str
+    id_claim: str = "sub"
+    insecure: bool = False
+
+
+@dataclass
+class Revad:
+    """One revad process serving gateway, auth, users, storage and data transfers."""
+
+    workdir: Path
+    binary: Path = field(default_factory=default_binary)
+    oidc: OidcSettings | None = None
+    grpc_port: int | None = None
+    http_port: int | None = None
+    oidc_port: int | None = None
+    reva_token_ttl: int = 3600
+    log_level: str = "info"
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir)
+        self._fixed_ports = self.grpc_port is not None or self.http_port is not None
+        self.grpc_port = self.grpc_port or free_port()
+        self.http_port = self.http_port or free_port()
+        if self.oidc is not None:
+            self.oidc_port = self.oidc_port or free_port()
+
+    # -- addresses -------------------------------------------------------------------------
+
+    @property
+    def gateway(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def storage_root(self) -> Path:
+        return self.workdir / "storage"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "revad.log"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "revad.toml"
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def render(self) -> Path:
+        """Write revad.toml, users and groups into the work folder and return the config path."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.storage_root.mkdir(exist_ok=True)
+        idp = self.oidc.issuer if self.oidc else "http://localhost:20080"
+        users = Template((HERE / "users.json").read_text()).substitute(idp=idp)
+        users_file = self.workdir / "users.json"
+        users_file.write_text(users)
+        groups_file = self.workdir / "groups.json"
+        groups_file.write_text("[]\n")
+        if self.oidc is not None:
+            oidc_address = f"127.0.0.1:{self.oidc_port}"
+            bearer_rule = f'bearer = "{oidc_address}"'
+            oidc_block = "\n".join(
+                [
+                    "[[grpc.services.authprovider]]",
+                    f'address = "{oidc_address}"',
+                    'auth_manager = "oidc"',
+                    "",
+                    "[grpc.services.authprovider.auth_managers.oidc]",
+                    f"issuer = {json.dumps(self.oidc.issuer)}",
+                    f"default_id_claim = {json.dumps(self.oidc.id_claim)}",
+                    f"insecure = {'true' if self.oidc.insecure else 'false'}",
+                    f'gatewaysvc = "{self.gateway}"',
+                ]
+            )
+        else:
+            bearer_rule = ""
+            oidc_block = ""
+        text = Template((HERE / "revad.toml.tmpl").read_text()).substitute(
+            log_level=self.log_level,
+            grpc_address=self.gateway,
+            http_address=f"127.0.0.1:{self.http_port}",
+            http_url=self.http_url,
+            jwt_secret=secrets.token_hex(16),
+            transfer_secret=secrets.token_hex(16),
+            reva_token_ttl=self.reva_token_ttl,
+            users_file=users_file,
+            groups_file=groups_file,
+            storage_root=self.storage_root,
+            mount_id="123e4567-e89b-12d3-a456-426655440000",
+            bearer_rule=bearer_rule,
+            oidc_block=oidc_block,
+        )
+        self.config_path.write_text(text)
+        return self.config_path
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start revad and return once a basic Authenticate succeeds."""
+        if not self.binary.exists():
+            raise RevaError(f"revad binary {self.binary} is missing: run `make revad` first")
+        for port in self._ports():
+            if port_in_use(port):
+                raise RevaError(f"cannot start revad: port 127.0.0.1:{port} is already in use")
+        self.render()
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [str(self.binary), "-c", str(self.config_path), "-p", str(self.workdir / "revad.pid")],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ports(self) -> list[int]:
+        ports = [self.grpc_port, self.http_port]
+        if self.oidc_port:
+            ports.append(self.oidc_port)
+        return [p for p in ports if p]
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        with grpc.insecure_channel(self.gateway) as channel:
+            stub = gateway_api_pb2_grpc.GatewayAPIStub(channel)
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RevaError(self._explain_exit())
+                try:
+                    res = stub.Authenticate(
+                        gateway_api_pb2.AuthenticateRequest(
+                            type="basic", client_id="einstein", client_secret=DEMO_USERS["einstein"]
+                        ),
+                        timeout=2,
+                    )
+                    if res.status.code == code_pb2.CODE_OK:
+                        return
+                    last = (
+                        f"Authenticate answered {code_pb2.Code.Name(res.status.code)}: {res.status.message}"
+                    )
+                except grpc.RpcError as err:
+                    last = f"{err.code().name}: {err.details()}"
+                time.sleep(0.2)
+        raise RevaError(
+            f"revad did not become ready within {timeout:.0f} s (last probe: {last})\n{self.log_tail()}"
+        )
+
+    def _explain_exit(self) -> str:
+        assert self.process is not None
+        tail = self.log_tail()
+        reason = f"revad exited with code {self.process.returncode} during start-up"
+        if "address already in use" in tail:
+            reason = "revad could not listen: a port it was given is already in use"
+        elif "error" in tail.lower() and "config" in tail.lower():
+            reason += " (its configuration was rejected)"
+        return f"{reason}\n{tail}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGINT first, as revad expects for a graceful stop; SIGKILL if it does not obey."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def kill(self) -> None:
+        """Kill revad without a chance to clean up, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = ANSI.sub("", self.log_path.read_text(errors="replace")).splitlines()
+        except FileNotFoundError:
+            return "(revad wrote no log)"
+        body = "\n".join(text[-lines:])
+        return f"--- revad log (last {lines} lines) ---\n{body}"
+
+    def __enter__(self) -> Revad:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_revad(workdir: Path, attempts: int = 3, **kwargs: object) -> Revad:
+    """Start revad on fresh free ports, picking new ones if another process took them first.
+
+    Free ports are found by binding port 0 and releasing it, so another process can grab one
+    before revad binds it; retrying with new ports turns that race into a non-event.
+    """
+    last: RevaError | None = None
+    for attempt in range(attempts):
+        server = Revad(Path(workdir) / f"attempt-{attempt}", **kwargs)  # type: ignore[arg-type]
+        try:
+            server.start()
+            return server
+        except RevaError as err:
+            if "already in use" not in str(err):
+                raise
+            last = err
+    assert last is not None
+    raise last
