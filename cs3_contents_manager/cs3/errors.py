@@ -17,11 +17,15 @@ class CS3Error(Exception):
 
     http_status = 500
 
-    def __init__(self, message: str, *, path: str | None = None, cs3_code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: str | None = None, cs3_code: str | None = None, reason: str = ""
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
         self.cs3_code = cs3_code
+        # The message without the storage path, so callers can name the path the user knows.
+        self.reason = reason or message
 
 
 class InvalidArgument(CS3Error):
@@ -113,11 +117,16 @@ _WHAT: dict[type[CS3Error], str] = {
 }
 
 
-def _compose(cls: type[CS3Error], op: str, path: str | None, detail: str) -> str:
-    where = f": {path}" if path else ""
+def _reason(cls: type[CS3Error], op: str, detail: str) -> str:
     if cls is CS3Error:
-        return f"Storage error during {op}{where}: {detail or 'no details'}"
-    return f"{_WHAT[cls]}{where}"
+        return f"Storage error during {op} ({detail or 'no details'})"
+    return _WHAT[cls]
+
+
+def _make(cls: type[CS3Error], op: str, path: str | None, detail: str, code: str) -> CS3Error:
+    reason = _reason(cls, op, detail)
+    message = f"{reason}: {path}" if path else reason
+    return cls(message, path=path, cs3_code=code, reason=reason)
 
 
 def from_status(status: object, op: str, path: str | None = None) -> CS3Error:
@@ -126,7 +135,7 @@ def from_status(status: object, op: str, path: str | None = None) -> CS3Error:
     message = getattr(status, "message", "")
     cls = _BY_CODE.get(code, CS3Error)
     name = code_pb2.Code.Name(code) if code in code_pb2.Code.values() else str(code)
-    return cls(_compose(cls, op, path, message), path=path, cs3_code=name)
+    return _make(cls, op, path, message, name)
 
 
 def from_rpc_error(err: grpc.RpcError, op: str, path: str | None = None) -> CS3Error:
@@ -134,4 +143,32 @@ def from_rpc_error(err: grpc.RpcError, op: str, path: str | None = None) -> CS3E
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = err.details() if hasattr(err, "details") else str(err)
     cls = _BY_GRPC.get(code, CS3Error)
-    return cls(_compose(cls, op, path, details or ""), path=path, cs3_code=code.name)
+    return _make(cls, op, path, details or "", code.name)
+
+
+def from_http(status: int, op: str, path: str, body: str) -> CS3Error:
+    """Turn a failed data-gateway transfer into the matching exception."""
+    cls = _BY_HTTP.get(status, CS3Error)
+    return _make(cls, op, path, f"HTTP {status}: {body.strip()[:200]}", f"HTTP {status}")
+
+
+def unavailable(op: str, path: str, cause: BaseException) -> Unavailable:
+    """A transfer that could not reach the data gateway, or was cut off mid-way."""
+    reason = f"{_WHAT[Unavailable]} ({op} failed: {type(cause).__name__})"
+    return Unavailable(f"{reason}: {path}", path=path, cs3_code="UNAVAILABLE", reason=reason)
+
+
+_BY_HTTP: dict[int, type[CS3Error]] = {
+    400: InvalidArgument,
+    401: SessionExpired,
+    403: PermissionDenied,
+    404: NotFound,
+    409: AlreadyExists,
+    412: PreconditionFailed,
+    413: InsufficientStorage,
+    423: Locked,
+    502: Unavailable,
+    503: Unavailable,
+    504: Unavailable,
+    507: InsufficientStorage,
+}

@@ -114,6 +114,14 @@ class CS3Storage:
             path=path,
         )
 
+    async def ensure_folder(self, path: str) -> None:
+        """Create a folder unless it exists (a concurrent creator is not an error)."""
+        try:
+            await self.mkdir(path)
+        except errors.AlreadyExists:
+            if (await self.stat(path)).type != CONTAINER:
+                raise
+
     async def delete(self, path: str) -> None:
         await self.gateway.call(
             "Delete", provider_api_pb2.DeleteRequest(ref=ref(path)), idempotent=False, op="delete", path=path
@@ -184,6 +192,12 @@ class CS3Storage:
             path=path,
         ) as chunks:
             yield chunks
+
+    async def copy_file(self, src: str, dst: str, *, if_not_exist: bool = False) -> None:
+        """Copy a file through this process, streamed: CS3 has no server-side copy."""
+        size = (await self.stat(src)).size
+        async with self.download(src) as chunks:
+            await self.upload(dst, chunks, size=size, if_not_exist=if_not_exist)
 
     async def read(self, path: str) -> bytes:
         """A whole (small) file: notebooks and text the browser opens."""

@@ -24,30 +24,6 @@ CHUNK = 1024 * 1024
 UPLOAD_OK = {200, 201, 204}
 
 
-_HTTP_STATUS: dict[int, type[errors.CS3Error]] = {
-    401: errors.SessionExpired,
-    403: errors.PermissionDenied,
-    404: errors.NotFound,
-    409: errors.AlreadyExists,
-    412: errors.PreconditionFailed,
-    423: errors.Locked,
-    507: errors.InsufficientStorage,
-    502: errors.Unavailable,
-    503: errors.Unavailable,
-    504: errors.Unavailable,
-}
-
-
-def _http_error(status: int, op: str, path: str, body: str) -> errors.CS3Error:
-    cls = _HTTP_STATUS.get(status, errors.CS3Error)
-    if cls is errors.CS3Error:
-        detail = body.strip()[:200] or "no details"
-        message = f"Storage error during {op.lower()}: {path}: HTTP {status}: {detail}"
-    else:
-        message = f"{op} of {path} failed: the data gateway answered HTTP {status}"
-    return cls(message, path=path, cs3_code=f"HTTP {status}")
-
-
 class DataGateway:
     """Streams bytes to and from the endpoints reva returns for InitiateFileUpload/Download."""
 
@@ -86,15 +62,10 @@ class DataGateway:
             headers["Content-Length"] = str(size)
         try:
             res = await self._client.put(endpoint, content=body, headers=headers)
-        except httpx.TimeoutException as err:
-            raise errors.Unavailable(f"Upload of {path} timed out talking to the storage", path=path) from err
         except httpx.TransportError as err:
-            raise errors.Unavailable(
-                f"Upload of {path} failed: the storage data gateway is unreachable ({type(err).__name__})",
-                path=path,
-            ) from err
+            raise errors.unavailable("upload", path, err) from err
         if res.status_code not in UPLOAD_OK:
-            raise _http_error(res.status_code, "Upload", path, res.text)
+            raise errors.from_http(res.status_code, "upload", path, res.text)
 
     @asynccontextmanager
     async def download(
@@ -106,17 +77,10 @@ class DataGateway:
             async with self._client.stream("GET", endpoint, headers=headers) as res:
                 if res.status_code != 200:
                     body = (await res.aread()).decode(errors="replace")
-                    raise _http_error(res.status_code, "Download", path, body)
+                    raise errors.from_http(res.status_code, "download", path, body)
                 yield _guarded(res.aiter_raw(CHUNK), path)
-        except httpx.TimeoutException as err:
-            raise errors.Unavailable(
-                f"Download of {path} timed out talking to the storage", path=path
-            ) from err
         except httpx.TransportError as err:
-            raise errors.Unavailable(
-                f"Download of {path} failed: the storage data gateway is unreachable ({type(err).__name__})",
-                path=path,
-            ) from err
+            raise errors.unavailable("download", path, err) from err
 
 
 async def _guarded(chunks: AsyncIterator[bytes], path: str) -> AsyncIterator[bytes]:
@@ -125,6 +89,4 @@ async def _guarded(chunks: AsyncIterator[bytes], path: str) -> AsyncIterator[byt
         async for chunk in chunks:
             yield chunk
     except httpx.TransportError as err:
-        raise errors.Unavailable(
-            f"Download of {path} was interrupted by the storage ({type(err).__name__})", path=path
-        ) from err
+        raise errors.unavailable("download", path, err) from err

@@ -1,0 +1,651 @@
+"""Jupyter contents managers whose files live in a CS3 storage (reva).
+
+`CS3FileManagerMixin` holds the configuration (the names sites already use) and the
+connection; `CS3FileContentsManager` implements jupyter_server's contents semantics on top
+of the narrow filesystem in `cs3.storage`; `CS3LargeFileManager` adds chunked uploads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import os
+import re
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_server.services.contents.manager import AsyncContentsManager
+from tornado.web import HTTPError
+from traitlets import Bool, Enum, Float, Integer, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from . import models
+from .cs3 import errors
+from .cs3.auth import SecretFile
+from .cs3.client import ChannelSettings
+from .cs3.storage import CS3Storage
+from .paths import expand_root, is_hidden_path, split_api_path, to_api_path, to_cs3_path
+
+MiB = 1024 * 1024
+COPY_PATTERN = re.compile(r"\-Copy\d*\.")
+
+
+@contextmanager
+def http_errors(api_path: str) -> Iterator[None]:
+    """Report a storage failure with the status and the path the user knows."""
+    try:
+        yield
+    except errors.CS3Error as err:
+        message = f"{err.reason}: {api_path}" if api_path else err.reason
+        raise HTTPError(err.http_status, message) from None
+
+
+class CS3FileManagerMixin(LoggingConfigurable):
+    """Where the storage is and how to log in; shared by the contents manager and checkpoints."""
+
+    host = Unicode("localhost:19000", config=True, help="reva gateway address (host:port).")
+    ssl_enabled = Bool(False, config=True, help="Use TLS to the gateway, verifying its certificate.")
+    ssl_ca_file = Unicode(
+        "", config=True, help="CA bundle for the gateway's certificate (default: the system's)."
+    )
+    tus_enabled = Bool(False, config=True, help="Upload with the TUS protocol instead of a simple PUT.")
+    token_path = Unicode(
+        "",
+        config=True,
+        help="File holding the secret: the OAuth access token (bearer) or the password (basic). "
+        "Re-read whenever it changes.",
+    )
+    auth_login_type = Enum(["bearer", "basic"], "bearer", config=True, help="How to authenticate to reva.")
+    client_id = Unicode(config=True, help="User name sent to reva (default: $JUPYTERHUB_USER, then $USER).")
+    client_secret = Unicode(
+        "", config=True, help="Password for basic login when token_path is not set (local use only)."
+    )
+    authtokenvalidity = Integer(
+        3600, config=True, help="Seconds a reva token is used before logging in again, at most."
+    )
+    lock_not_impl = Bool(False, config=True, help="The storage has no locks; do not try to use them.")
+    lock_as_attr = Bool(False, config=True, help="Locks are stored as extended attributes.")
+    root_path = Unicode(
+        "",
+        config=True,
+        help="CS3 folder shown as the Jupyter root. May use {username}, e.g. "
+        "/eos/user/{username[0]}/{username}. Empty: the user's home as reva reports it.",
+    )
+    call_timeout = Float(30.0, config=True, help="Deadline in seconds for each CS3 call.")
+
+    @default("client_id")
+    def _default_client_id(self) -> str:
+        return os.environ.get("JUPYTERHUB_USER") or os.environ.get("USER", "")
+
+    _storage: CS3Storage | None = None
+    _root: str | None = None
+
+    @property
+    def storage(self) -> CS3Storage:
+        if self._storage is None:
+            secret: SecretFile | str
+            if self.token_path:
+                secret = SecretFile(self.token_path)
+            elif self.client_secret:
+                secret = self.client_secret
+            else:
+                raise HTTPError(500, "CS3 storage is not configured: set token_path (or client_secret)")
+            self._storage = CS3Storage(
+                ChannelSettings(
+                    host=self.host,
+                    ssl_enabled=self.ssl_enabled,
+                    ca_file=self.ssl_ca_file or None,
+                    call_timeout=self.call_timeout,
+                ),
+                login_type=self.auth_login_type,
+                client_id=self.client_id,
+                secret=secret,
+                token_validity=self.authtokenvalidity,
+                tus_enabled=self.tus_enabled,
+            )
+        return self._storage
+
+    async def cs3_root(self) -> str:
+        if self._root is None:
+            root = expand_root(self.root_path, self.client_id)
+            if not root:
+                with http_errors(""):
+                    root = await self.storage.home()
+            self._root = root.rstrip("/") or "/"
+        return self._root
+
+    async def cs3_path(self, api_path: str) -> str:
+        return to_cs3_path(await self.cs3_root(), api_path)
+
+
+@dataclass
+class _Spool:
+    """A chunked upload in progress: chunks land in a private local file, uploaded at the end."""
+
+    file: Any
+    path: Path
+    next_chunk: int
+    size: int
+    touched: float
+
+
+class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
+    """The Jupyter contents API served from a CS3 storage."""
+
+    max_copy_folder_size_mb = Integer(500, config=True, help="Largest folder copied, in MiB.")
+    max_open_file_size_mb = Integer(
+        100,
+        config=True,
+        help="Largest file opened in the browser, in MiB; larger files answer 413 and can be "
+        "downloaded instead. 0: no limit.",
+    )
+    max_upload_size_mb = Integer(0, config=True, help="Largest file saved or uploaded, in MiB. 0: no limit.")
+    always_delete_dir = Bool(
+        False, config=True, help="Delete non-empty directories (reva moves them to its recycle bin)."
+    )
+    delete_to_trash = Bool(
+        True,
+        config=True,
+        help="Informational: reva always moves deleted files to the storage's recycle bin.",
+    )
+
+    @default("checkpoints_class")
+    def _checkpoints_class_default(self) -> type:
+        from .checkpoints import CS3FileCheckpoints
+
+        return CS3FileCheckpoints
+
+    @default("files_handler_class")
+    def _files_handler_class_default(self) -> type:
+        from .handlers import CS3FilesHandler
+
+        return CS3FilesHandler
+
+    @default("files_handler_params")
+    def _files_handler_params_default(self) -> dict[str, Any]:
+        return {}
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    async def _stat(self, path: str) -> Any | None:
+        try:
+            return await self.storage.stat(await self.cs3_path(path))
+        except errors.NotFound:
+            return None
+
+    async def dir_exists(self, path: str) -> bool:
+        path = path.strip("/")
+        with http_errors(path):
+            info = await self._stat(path)
+        return info is not None and models.is_dir(info)
+
+    async def file_exists(self, path: str) -> bool:
+        path = path.strip("/")
+        with http_errors(path):
+            info = await self._stat(path)
+        return info is not None and not models.is_dir(info)
+
+    async def exists(self, path: str) -> bool:
+        path = path.strip("/")
+        with http_errors(path):
+            return await self._stat(path) is not None
+
+    async def is_hidden(self, path: str) -> bool:
+        split_api_path(path)
+        return is_hidden_path(path)
+
+    def _refuse_hidden(self, path: str, status: int = 404, what: str = "No such file or directory") -> None:
+        if not self.allow_hidden and is_hidden_path(path):
+            self.log.info("Refusing to serve hidden file or directory %r", path)
+            raise HTTPError(status, f"{what}: {path}")
+
+    # -- get -------------------------------------------------------------------------------
+
+    async def get(
+        self,
+        path: str,
+        content: bool = True,
+        type: str | None = None,
+        format: str | None = None,
+        require_hash: bool = False,
+    ) -> dict[str, Any]:
+        path = path.strip("/")
+        split_api_path(path)
+        self._refuse_hidden(path)
+        with http_errors(path):
+            info = await self._stat(path)
+        if info is None:
+            raise HTTPError(404, f"No such file or directory: {path}")
+        if models.is_dir(info):
+            if type not in (None, "directory"):
+                raise HTTPError(400, f"{path} is a directory, not a {type}", reason="bad type")
+            model = await self._dir_model(path, info, content)
+        else:
+            if type == "directory":
+                raise HTTPError(400, f"{path} is not a directory", reason="bad type")
+            kind = models.kind_of(path, info, type)
+            model = await self._file_model(path, info, kind, content, format, require_hash)
+        self.emit(data={"action": "get", "path": path})
+        return model
+
+    async def _dir_model(self, path: str, info: Any, content: bool) -> dict[str, Any]:
+        model = models.base_model(path, info, "directory")
+        if not content:
+            return model
+        root = await self.cs3_root()
+        with http_errors(path):
+            entries = await self.storage.list(await self.cs3_path(path))
+        listing = []
+        for entry in entries:
+            name = entry.path.rsplit("/", 1)[-1]
+            if not self.should_list(name) or (not self.allow_hidden and name.startswith(".")):
+                continue
+            if entry.type not in (models.CONTAINER, models.resources_pb2.RESOURCE_TYPE_FILE):
+                continue
+            child = to_api_path(root, entry.path)
+            listing.append(models.base_model(child, entry, models.kind_of(child, entry)))
+        model["content"] = listing
+        model["format"] = "json"
+        return model
+
+    def _check_open_size(self, path: str, size: int) -> None:
+        limit = self.max_open_file_size_mb * MiB
+        if limit and size > limit:
+            raise HTTPError(
+                413,
+                f"{path} is {size / MiB:.1f} MiB, larger than the {self.max_open_file_size_mb} MiB "
+                "that can be opened in the browser; download it instead",
+            )
+
+    async def _read_bytes(self, path: str) -> bytes:
+        with http_errors(path):
+            return await self.storage.read(await self.cs3_path(path))
+
+    async def _hash_of(self, path: str) -> str:
+        digest = hashlib.new(self.hash_algorithm)
+        with http_errors(path):
+            async with self.storage.download(await self.cs3_path(path)) as chunks:
+                async for chunk in chunks:
+                    digest.update(chunk)
+        return digest.hexdigest()
+
+    async def _file_model(
+        self, path: str, info: Any, kind: str, content: bool, format: str | None, require_hash: bool
+    ) -> dict[str, Any]:
+        model = models.base_model(path, info, kind)
+        data: bytes | None = None
+        if content:
+            self._check_open_size(path, int(info.size))
+            data = await self._read_bytes(path)
+            if kind == "notebook":
+                self._fill_notebook(model, path, data)
+            else:
+                self._fill_file(model, path, data, format)
+        if require_hash:
+            if data is not None:
+                model.update(self._get_hash(data))
+            else:
+                model.update(hash=await self._hash_of(path), hash_algorithm=self.hash_algorithm)
+        return model
+
+    def _fill_notebook(self, model: dict[str, Any], path: str, data: bytes) -> None:
+        validation_error: dict[str, Any] = {}
+        try:
+            nb = nbformat.reads(data.decode("utf8"), as_version=4, capture_validation_error=validation_error)
+        except Exception as e:
+            raise HTTPError(400, f"Unreadable Notebook: {path} {e!r}") from e
+        self.mark_trusted_cells(nb, path)
+        model["content"] = nb
+        model["format"] = "json"
+        self.validate_notebook_model(model, validation_error)
+
+    def _fill_file(self, model: dict[str, Any], path: str, data: bytes, format: str | None) -> None:
+        if format not in (None, "text", "base64"):
+            raise HTTPError(400, f"Format {format!r} is not one of 'text' or 'base64'", reason="bad format")
+        if format in (None, "text"):
+            try:
+                model["content"] = data.decode("utf8")
+                model["format"] = "text"
+            except UnicodeError as e:
+                if format == "text":
+                    raise HTTPError(400, f"{path} is not UTF-8 encoded", reason="bad format") from e
+        if model["content"] is None:
+            model["content"] = base64.encodebytes(data).decode("ascii")
+            model["format"] = "base64"
+        if model["mimetype"] is None:
+            model["mimetype"] = {"text": "text/plain", "base64": "application/octet-stream"}[model["format"]]
+
+    # -- save ------------------------------------------------------------------------------
+
+    def _check_upload_size(self, path: str, size: int) -> None:
+        limit = self.max_upload_size_mb * MiB
+        if limit and size > limit:
+            raise HTTPError(
+                413, f"{path} is {size / MiB:.1f} MiB, larger than the {self.max_upload_size_mb} MiB allowed"
+            )
+
+    @staticmethod
+    def _decode_content(path: str, content: Any, format: str | None) -> bytes:
+        if not isinstance(content, str):
+            raise HTTPError(400, f"The content of {path} must be a string")
+        if format == "text" or format is None:
+            return content.encode("utf8")
+        if format == "base64":
+            try:
+                return base64.b64decode(content.encode("ascii"), validate=False)
+            except (binascii.Error, UnicodeError) as e:
+                raise HTTPError(400, f"Encoding error saving {path}: {e}") from e
+        raise HTTPError(400, "Must specify format of file contents as 'text' or 'base64'")
+
+    async def _upload(self, path: str, data: bytes) -> None:
+        self._check_upload_size(path, len(data))
+        with http_errors(path):
+            await self.storage.upload(await self.cs3_path(path), data, size=len(data))
+
+    async def _save_directory(self, path: str) -> None:
+        if not self.allow_hidden and is_hidden_path(path):
+            raise HTTPError(400, f"Cannot create hidden directory {path!r}")
+        with http_errors(path):
+            info = await self._stat(path)
+            if info is None:
+                await self.storage.mkdir(await self.cs3_path(path))
+            elif not models.is_dir(info):
+                raise HTTPError(400, f"Not a directory: {path}")
+
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        path = path.strip("/")
+        if not path:
+            raise HTTPError(400, "Can't save the root directory")
+        split_api_path(path)
+        if not isinstance(model, dict):
+            raise HTTPError(400, "The model must be a JSON object")
+        self.run_pre_save_hooks(model=model, path=path)
+        if "type" not in model:
+            raise HTTPError(400, "No file type provided")
+        if "content" not in model and model["type"] != "directory":
+            raise HTTPError(400, "No file content provided")
+        validation_error: dict[str, Any] = {}
+        kind = model["type"]
+        if kind == "notebook":
+            try:
+                nb = nbformat.from_dict(model["content"])
+                self.check_and_sign(nb, path)
+                text = nbformat.writes(
+                    nb, version=nbformat.NO_CONVERT, capture_validation_error=validation_error
+                )
+            except HTTPError:
+                raise
+            except Exception as e:
+                raise HTTPError(400, f"Invalid notebook content for {path}: {e}") from e
+            await self._upload(path, text.encode("utf8"))
+            if not await self.checkpoints.list_checkpoints(path):
+                await self.create_checkpoint(path)
+        elif kind == "file":
+            await self._upload(path, self._decode_content(path, model["content"], model.get("format")))
+        elif kind == "directory":
+            await self._save_directory(path)
+        else:
+            raise HTTPError(400, f"Unhandled contents type: {kind}")
+
+        validation_message = None
+        if kind == "notebook":
+            self.validate_notebook_model(model, validation_error=validation_error)
+            validation_message = model.get("message")
+        saved = await self.get(path, content=False)
+        if validation_message:
+            saved["message"] = validation_message
+        self.run_post_save_hooks(model=saved, os_path=await self.cs3_path(path))
+        self.emit(data={"action": "save", "path": path})
+        return saved
+
+    # -- delete, rename, copy --------------------------------------------------------------
+
+    async def delete_file(self, path: str) -> None:
+        """Delete a file or folder; reva moves it to the storage's recycle bin.
+
+        Like jupyter_server without trash support, a folder that holds more than checkpoints
+        is only deleted when `always_delete_dir` is set.
+        """
+        path = path.strip("/")
+        split_api_path(path)
+        if not self.allow_hidden and is_hidden_path(path):
+            raise HTTPError(400, f"Cannot delete file or directory {path!r}")
+        with http_errors(path):
+            info = await self._stat(path)
+            if info is None:
+                raise HTTPError(404, f"File or directory does not exist: {path}")
+            target = await self.cs3_path(path)
+            if models.is_dir(info) and not self.always_delete_dir:
+                entries = await self.storage.list(target)
+                if any(e.path.rsplit("/", 1)[-1] != ".ipynb_checkpoints" for e in entries):
+                    raise HTTPError(400, f"Directory {path} not empty")
+            await self.storage.delete(target)
+
+    async def rename_file(self, old_path: str, new_path: str) -> None:
+        old_path = old_path.strip("/")
+        new_path = new_path.strip("/")
+        if old_path == new_path:
+            return
+        split_api_path(old_path)
+        if not split_api_path(new_path):
+            raise HTTPError(400, "Cannot rename to the root directory")
+        if not self.allow_hidden and (is_hidden_path(old_path) or is_hidden_path(new_path)):
+            raise HTTPError(400, f"Cannot rename file or directory {old_path!r}")
+        with http_errors(old_path):
+            if await self._stat(new_path) is not None:
+                raise HTTPError(409, f"File already exists: {new_path}")
+            if await self._stat(old_path) is None:
+                raise HTTPError(404, f"File or directory does not exist: {old_path}")
+            await self.storage.move(await self.cs3_path(old_path), await self.cs3_path(new_path))
+
+    async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+        """Copy a file or a folder, streaming each file once through this server."""
+        path = from_path.strip("/")
+        split_api_path(path)
+        self._refuse_hidden(path)
+        from_dir, _, from_name = path.rpartition("/")
+        with http_errors(path):
+            info = await self._stat(path)
+        if info is None:
+            raise HTTPError(404, f"No such file or directory: {path}")
+        is_folder = models.is_dir(info)
+        if is_folder:
+            await self.check_folder_size(path)
+
+        destination = from_dir if to_path is None else to_path.strip("/")
+        if await self.dir_exists(destination):
+            name = COPY_PATTERN.sub(".", from_name)
+            to_name = await self.increment_filename(name, destination, insert="-Copy")
+            target = f"{destination}/{to_name}".strip("/")
+        elif to_path is None:
+            raise HTTPError(404, f"No such directory: {destination}")
+        else:
+            parent = destination.rpartition("/")[0]
+            if not await self.dir_exists(parent):
+                raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
+            target = destination
+        split_api_path(target)
+        if is_folder:
+            await self._copy_tree(path, target)
+        else:
+            self._check_upload_size(target, int(info.size))
+            with http_errors(path):
+                await self.storage.copy_file(await self.cs3_path(path), await self.cs3_path(target))
+        model = await self.get(target, content=False)
+        self.emit(data={"action": "copy", "path": target, "source_path": from_path})
+        return model
+
+    async def _copy_tree(self, src: str, dst: str) -> None:
+        with http_errors(src):
+            root = await self.cs3_root()
+            await self.storage.mkdir(await self.cs3_path(dst))
+            for entry in await self.storage.list(await self.cs3_path(src)):
+                child = to_api_path(root, entry.path)
+                name = child.rsplit("/", 1)[-1]
+                if models.is_dir(entry):
+                    await self._copy_tree(child, f"{dst}/{name}")
+                else:
+                    await self.storage.copy_file(entry.path, await self.cs3_path(f"{dst}/{name}"))
+
+    async def check_folder_size(self, path: str) -> None:
+        """Refuse (400) to copy a folder larger than max_copy_folder_size_mb."""
+        limit = self.max_copy_folder_size_mb * MiB
+        total = 0
+        pending = [await self.cs3_path(path)]
+        with http_errors(path):
+            while pending:
+                for entry in await self.storage.list(pending.pop()):
+                    if models.is_dir(entry):
+                        pending.append(entry.path)
+                    else:
+                        total += int(entry.size)
+                if total > limit:
+                    raise HTTPError(
+                        400,
+                        f"Can't copy folders larger than {self.max_copy_folder_size_mb}MB, "
+                        f'"{path}" is more than {total / MiB:.1f} MB',
+                    )
+
+    async def get_kernel_path(self, path: str, model: Any = None) -> str:
+        """Kernels run on the local disk: their working folder is the server's root."""
+        return ""
+
+    def info_string(self) -> str:
+        return f"Serving contents from CS3 storage at {self.host}"
+
+
+class CS3LargeFileManager(CS3FileContentsManager):
+    """Adds chunked uploads: JupyterLab sends files over 15 MiB in 1 MiB chunks (1..n, -1).
+
+    Chunks are spooled to a private local file and the whole file is uploaded to reva once
+    the last chunk arrives, streamed from disk: memory stays flat whatever the size, and the
+    stored file changes only when the upload is complete.
+    """
+
+    spool_dir = Unicode(
+        "", config=True, help="Folder for chunked uploads in progress (default: a private temp folder)."
+    )
+    spool_timeout = Integer(3600, config=True, help="Seconds after which an abandoned upload is dropped.")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._spools: dict[str, _Spool] = {}
+        self._spool_root: Path | None = None
+
+    def _spool_folder(self) -> Path:
+        if self._spool_root is None:
+            base = self.spool_dir or None
+            self._spool_root = Path(tempfile.mkdtemp(prefix="cs3-uploads-", dir=base))
+            self._spool_root.chmod(0o700)
+        return self._spool_root
+
+    def _drop_stale_spools(self) -> None:
+        cutoff = time.monotonic() - self.spool_timeout
+        for key, spool in list(self._spools.items()):
+            if spool.touched < cutoff:
+                self._close_spool(key)
+
+    def _close_spool(self, key: str) -> None:
+        spool = self._spools.pop(key, None)
+        if spool is not None:
+            spool.file.close()
+            spool.path.unlink(missing_ok=True)
+
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        chunk = model.get("chunk") if isinstance(model, dict) else None
+        if chunk is None:
+            return await super().save(model, path)
+        path = path.strip("/")
+        split_api_path(path)
+        if not path:
+            raise HTTPError(400, "Can't save the root directory")
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or (chunk < 1 and chunk != -1):
+            raise HTTPError(400, f"Invalid chunk number {chunk!r}: chunks count 1, 2, … and -1 for the last")
+        if model.get("type") != "file":
+            raise HTTPError(400, f'File type "{model.get("type")}" is not supported for large file transfer')
+        if "content" not in model:
+            raise HTTPError(400, "No file content provided")
+        if not self.allow_hidden and is_hidden_path(path):
+            raise HTTPError(400, f"Cannot create hidden file {path!r}")
+        data = self._decode_content(path, model["content"], model.get("format"))
+        if chunk == 1:
+            self.run_pre_save_hooks(model=model, path=path)
+        await self._append_chunk(path, chunk, data)
+        if chunk != -1:
+            spool = self._spools[path]
+            return self._partial_model(path, spool.size)
+        saved = await self.get(path, content=False)
+        self.run_post_save_hooks(model=saved, os_path=await self.cs3_path(path))
+        self.emit(data={"action": "save", "path": path})
+        return saved
+
+    async def _append_chunk(self, path: str, chunk: int, data: bytes) -> None:
+        self._drop_stale_spools()
+        spool = self._spools.get(path)
+        if chunk == 1:
+            if spool is not None:
+                self._close_spool(path)
+            fd, name = tempfile.mkstemp(dir=self._spool_folder())
+            spool = _Spool(os.fdopen(fd, "w+b"), Path(name), 1, 0, time.monotonic())
+            self._spools[path] = spool
+        elif spool is None:
+            raise HTTPError(400, f"Upload of {path} was not started: chunk 1 is missing")
+        elif chunk != -1 and chunk != spool.next_chunk:
+            self._close_spool(path)
+            raise HTTPError(
+                400, f"Chunk {chunk} of {path} arrived out of order (expected {spool.next_chunk})"
+            )
+        try:
+            self._check_upload_size(path, spool.size + len(data))
+        except HTTPError:
+            self._close_spool(path)
+            raise
+        await asyncio.to_thread(spool.file.write, data)
+        spool.size += len(data)
+        spool.next_chunk += 1
+        spool.touched = time.monotonic()
+        if chunk == -1:
+            try:
+                await asyncio.to_thread(spool.file.flush)
+                with http_errors(path):
+                    await self.storage.upload(
+                        await self.cs3_path(path), _read_spool(spool.path), size=spool.size
+                    )
+            finally:
+                self._close_spool(path)
+
+    def _partial_model(self, path: str, size: int) -> dict[str, Any]:
+        """What an upload in progress looks like: the stored file is not touched until the end."""
+        now = datetime.now(UTC)
+        return {
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "type": "file",
+            "last_modified": now,
+            "created": now,
+            "content": None,
+            "format": None,
+            "mimetype": None,
+            "size": size,
+            "writable": True,
+            "hash": None,
+            "hash_algorithm": None,
+        }
+
+
+async def _read_spool(path: Path, chunk: int = MiB) -> AsyncIterator[bytes]:
+    with path.open("rb") as f:
+        while True:
+            data = await asyncio.to_thread(f.read, chunk)
+            if not data:
+                return
+            yield data

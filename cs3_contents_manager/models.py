@@ -1,0 +1,56 @@
+"""Build jupyter_server contents models from CS3 ResourceInfo.
+
+Times, sizes and permissions come from reva, never from the local clock or disk, so two
+servers looking at the same file report the same model.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from datetime import UTC, datetime
+from typing import Any
+
+from cs3.storage.provider.v1beta1 import resources_pb2
+
+CONTAINER = resources_pb2.RESOURCE_TYPE_CONTAINER
+
+
+def cs3_time(info: resources_pb2.ResourceInfo) -> datetime:
+    return datetime.fromtimestamp(info.mtime.seconds + info.mtime.nanos / 1e9, tz=UTC)
+
+
+def is_dir(info: resources_pb2.ResourceInfo) -> bool:
+    return info.type == CONTAINER
+
+
+def kind_of(api_path: str, info: resources_pb2.ResourceInfo, requested: str | None = None) -> str:
+    """'directory', 'notebook' or 'file', as jupyter_server decides it."""
+    if is_dir(info):
+        return "directory"
+    if requested == "notebook" or (requested is None and api_path.endswith(".ipynb")):
+        return "notebook"
+    return "file"
+
+
+def writable(info: resources_pb2.ResourceInfo) -> bool:
+    perms = info.permission_set
+    return bool(perms.create_container if is_dir(info) else perms.initiate_file_upload)
+
+
+def base_model(api_path: str, info: resources_pb2.ResourceInfo, kind: str) -> dict[str, Any]:
+    modified = cs3_time(info)
+    return {
+        "name": api_path.rsplit("/", 1)[-1],
+        "path": api_path,
+        "type": kind,
+        # CS3 exposes no creation time; the modification time is the closest truthful value.
+        "last_modified": modified,
+        "created": modified,
+        "content": None,
+        "format": None,
+        "mimetype": mimetypes.guess_type(api_path)[0] if kind == "file" else None,
+        "size": None if kind == "directory" else int(info.size),
+        "writable": writable(info),
+        "hash": None,
+        "hash_algorithm": None,
+    }

@@ -1,0 +1,152 @@
+"""Start a real Jupyter Server process that serves its contents from reva.
+
+Tests talk to it over HTTP like JupyterLab does; the config file it reads is the seed's
+`c.CS3FileManagerMixin.*` block, so the compatibility of those names is exercised as well.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .ports import free_port
+
+
+class JupyterError(RuntimeError):
+    pass
+
+
+@dataclass
+class JupyterServer:
+    workdir: Path
+    settings: dict[str, dict[str, Any]]
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "jupyter.log"
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers=self.headers(), timeout=60.0, **kwargs)
+
+    def write_config(self) -> Path:
+        lines = ["c = get_config()  # noqa"]
+        for section, values in self.settings.items():
+            for key, value in values.items():
+                lines.append(f"c.{section}.{key} = {value!r}")
+        path = self.workdir / "jupyter_server_config.py"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        local_root = self.workdir / "local-root"
+        local_root.mkdir(exist_ok=True)
+        config = self.write_config()
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": str(self.workdir / "config"),
+            "JUPYTER_DATA_DIR": str(self.workdir / "data"),
+            "JUPYTER_RUNTIME_DIR": str(self.workdir / "runtime"),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            **self.env,
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                f"--config={config}",
+                f"--ServerApp.port={self.port}",
+                "--ServerApp.port_retries=0",
+                "--ServerApp.ip=127.0.0.1",
+                f"--IdentityProvider.token={self.token}",
+                "--ServerApp.open_browser=False",
+                "--ServerApp.allow_root=True",
+                f"--ServerApp.root_dir={local_root}",
+            ],
+            cwd=self.workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise JupyterError(f"jupyter server exited with {self.process.returncode}\n{self.log_tail()}")
+            try:
+                res = httpx.get(f"{self.url}/api/status", headers=self.headers(), timeout=2)
+                if res.status_code == 200:
+                    return
+                last = f"HTTP {res.status_code}"
+            except httpx.TransportError as err:
+                last = type(err).__name__
+            time.sleep(0.2)
+        self.stop()
+        raise JupyterError(f"jupyter server not ready within {timeout:.0f} s ({last})\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return "(jupyter server wrote no log)"
+        body = "\n".join(text[-lines:])
+        return f"--- jupyter server log (last {lines} lines) ---\n{body}"
+
+
+def seed_settings(
+    gateway: str, root: str, token_path: Path, **extra: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The seed configuration block of the design notes, pointed at a test reva."""
+    settings: dict[str, dict[str, Any]] = {
+        "ServerApp": {"contents_manager_class": "cs3_contents_manager.CS3LargeFileManager"},
+        "CS3FileManagerMixin": {
+            "host": gateway,
+            "tus_enabled": False,
+            "ssl_enabled": False,
+            "token_path": str(token_path),
+            "auth_login_type": "basic",
+            "authtokenvalidity": 3600,
+            "lock_not_impl": False,
+            "lock_as_attr": False,
+            "root_path": root,
+        },
+        "CS3LargeFileManager": {"max_copy_folder_size_mb": 500},
+    }
+    for section, values in extra.items():
+        settings.setdefault(section, {}).update(values)
+    return settings
