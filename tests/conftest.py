@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,11 +32,25 @@ def reva(revad_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.fixture
-def fresh_reva(revad_binary: Path, tmp_path: Path) -> Iterator[Revad]:
+def make_reva(revad_binary: Path, tmp_path: Path) -> Iterator[Callable[..., Revad]]:
+    """Start revads of the test's own (for tests that kill, restart or reconfigure them)."""
+    started: list[Revad] = []
+
+    def make(**kwargs: Any) -> Revad:
+        server = start_revad(tmp_path / f"reva-{len(started)}", binary=revad_binary, **kwargs)
+        started.append(server)
+        return server
+
+    make.started = started  # type: ignore[attr-defined]
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_reva(make_reva: Callable[..., Revad]) -> Revad:
     """A revad of the test's own, for tests that kill or break it."""
-    server = start_revad(tmp_path / "reva", binary=revad_binary)
-    yield server
-    server.stop()
+    return make_reva()
 
 
 def storage_for(server: Revad, user: str, password: str | None = None, **kwargs: object) -> CS3Storage:
@@ -67,8 +82,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if report.failed:
         funcargs = getattr(item, "funcargs", {})
-        for name in REVA_FIXTURES:
-            server = funcargs.get(name)
+        servers = [(name, funcargs.get(name)) for name in REVA_FIXTURES]
+        made = getattr(funcargs.get("make_reva"), "started", [])
+        servers += [(f"make_reva #{i}", server) for i, server in enumerate(made)]
+        for name, server in servers:
             if isinstance(server, Revad):
                 report.sections.append((f"revad log ({name})", server.log_tail(60)))
     return report

@@ -107,7 +107,7 @@ class RevaSession:
         self.token_validity = token_validity
         self._clock = clock
         self._token: str | None = None
-        self._expires_at = 0.0
+        self._renew_at = 0.0
         self._lock = asyncio.Lock()
         self.logins = 0
 
@@ -119,7 +119,7 @@ class RevaSession:
             return True
         if isinstance(self._secret, SecretFile) and self._secret.changed():
             return True
-        return self._clock() >= self._expires_at - min(RENEW_MARGIN, self.token_validity / 4)
+        return self._clock() >= self._renew_at
 
     async def token(self) -> str:
         """A reva token valid for at least the renew margin."""
@@ -144,13 +144,14 @@ class RevaSession:
         secret = self._secret_value()
         token = await self._authenticate(self.login_type, self.client_id, secret)
         now = self._clock()
-        expires = jwt_expiry(token) or now + self.token_validity
+        lifetime = min((jwt_expiry(token) or now + self.token_validity) - now, self.token_validity)
         self._token = token
-        self._expires_at = min(expires, now + self.token_validity)
+        # Renew a margin before expiry: a minute, or a quarter of a short lifetime.
+        self._renew_at = now + lifetime - min(RENEW_MARGIN, lifetime / 4)
         self.logins += 1
         log.info(
             "Authenticated to the storage as %s (%s); session valid for %.0f s",
             self.client_id,
             self.login_type,
-            self._expires_at - now,
+            lifetime,
         )

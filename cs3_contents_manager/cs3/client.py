@@ -84,8 +84,8 @@ class GatewayClient:
         if res.status.code != code_pb2.CODE_OK:
             if res.status.code in (code_pb2.CODE_UNAUTHENTICATED, code_pb2.CODE_PERMISSION_DENIED):
                 raise errors.SessionExpired(
-                    f"The storage refused the credentials of {client_id} ({login_type}): the "
-                    "session expired or the credentials are wrong"
+                    f"The storage session expired: reva refused the credentials of {client_id} "
+                    f"({login_type}); log in again or wait for the token to be refreshed"
                 )
             raise errors.from_status(res.status, "login")
         return res.token
@@ -106,15 +106,23 @@ class GatewayClient:
             raise RuntimeError("GatewayClient.session must be set before authenticated calls")
         token = await self.session.token()
         for attempt in range(2):
-            res = await self._invoke(
-                method,
-                request,
-                metadata=(("x-access-token", token),),
-                idempotent=idempotent,
-                op=op,
-                path=path,
-                timeout=timeout,
-            )
+            try:
+                res = await self._invoke(
+                    method,
+                    request,
+                    metadata=(("x-access-token", token),),
+                    idempotent=idempotent,
+                    op=op,
+                    path=path,
+                    timeout=timeout,
+                )
+            except errors.TokenRejected:
+                # reva refused the token before running the call: safe to repeat once.
+                if attempt:
+                    raise
+                log.info("Storage rejected the session during %s; logging in again", op)
+                token = await self.session.refresh(token)
+                continue
             code = res.status.code
             if code in ok_codes:
                 return res

@@ -38,6 +38,11 @@ class SessionExpired(CS3Error):
     http_status = 401
 
 
+class TokenRejected(SessionExpired):
+    """reva's auth interceptor refused the token itself (expired, or signed with other keys):
+    a gRPC-level UNAUTHENTICATED or PERMISSION_DENIED, as opposed to a status in a response."""
+
+
 class PermissionDenied(CS3Error):
     http_status = 403
 
@@ -96,8 +101,8 @@ _BY_GRPC: dict[grpc.StatusCode, type[CS3Error]] = {
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: Unavailable,
     grpc.StatusCode.CANCELLED: Unavailable,
-    grpc.StatusCode.UNAUTHENTICATED: SessionExpired,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: TokenRejected,
+    grpc.StatusCode.PERMISSION_DENIED: TokenRejected,
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.UNIMPLEMENTED: Unsupported,
     grpc.StatusCode.RESOURCE_EXHAUSTED: InsufficientStorage,
@@ -112,6 +117,7 @@ _WHAT: dict[type[CS3Error], str] = {
     InsufficientStorage: "Not enough space left on the storage (quota exceeded?)",
     Unavailable: "The storage service is unavailable; try again in a moment",
     SessionExpired: "The storage session expired; log in again or wait for the token to be refreshed",
+    TokenRejected: "The storage session expired; log in again or wait for the token to be refreshed",
     InvalidArgument: "The storage rejected the request",
     Unsupported: "The storage does not support this operation",
 }

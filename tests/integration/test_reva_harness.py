@@ -87,7 +87,9 @@ async def test_marie_cannot_reach_einsteins_file(einstein: CS3Storage, marie: CS
 async def test_wrong_password_is_refused(reva: Revad) -> None:
     storage = storage_for(reva, "einstein", password="not-relativity")
     try:
-        with pytest.raises(errors.SessionExpired, match="refused the credentials of einstein"):
+        with pytest.raises(
+            errors.SessionExpired, match="session expired: reva refused the credentials of einstein"
+        ):
             await storage.home()
     finally:
         await storage.close()
