@@ -1,7 +1,8 @@
 """`python -m tests.harness run`: the local stack behind `make run`.
 
-Starts revad with the demo users in a folder under build/run and keeps it running until
-Ctrl-C, printing how to reach it.
+Starts revad with the demo users, then JupyterLab for einstein with the CS3 contents manager
+configured by the seed's names, in a folder under build/run; keeps both running until Ctrl-C
+and prints how to reach them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .jupyter import JupyterError, JupyterServer, seed_settings
 from .reva import DEMO_USERS, REPO, RevaError, start_revad
 
 
@@ -25,6 +27,20 @@ def run(args: argparse.Namespace) -> int:
     except RevaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    secret = workdir / "einstein.secret"
+    secret.write_text(DEMO_USERS["einstein"])
+    secret.chmod(0o600)
+    lab = JupyterServer(
+        workdir / "jupyter",
+        seed_settings(reva.gateway, "", secret),
+        env={"JUPYTERHUB_USER": "einstein"},
+    )
+    try:
+        lab.start()
+    except JupyterError as err:
+        reva.stop()
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -32,12 +48,14 @@ def run(args: argparse.Namespace) -> int:
     print(
         "\n".join(
             [
+                f"JupyterLab for einstein, files in einstein's CS3 home: {lab.url}/lab?token={lab.token}",
                 "reva is running:",
                 f"  gateway (gRPC, CS3 APIs): {reva.gateway}",
                 f"  data gateway (HTTP):      {reva.http_url}/datagateway",
                 f"  demo users (basic auth):  {users}",
                 f"  storage on disk:          {reva.storage_root}",
                 f"  revad log:                {reva.log_path}",
+                f"  Jupyter server log:       {lab.log_path}",
                 "Press Ctrl-C to stop.",
             ]
         ),
@@ -48,7 +66,11 @@ def run(args: argparse.Namespace) -> int:
             if not reva.running:
                 print(f"revad stopped unexpectedly\n{reva.log_tail()}", file=sys.stderr)
                 return 1
+            if lab.process is not None and lab.process.poll() is not None:
+                print(f"Jupyter server stopped unexpectedly\n{lab.log_tail()}", file=sys.stderr)
+                return 1
     finally:
+        lab.stop()
         reva.stop()
     return 0
 
