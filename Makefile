@@ -7,13 +7,17 @@ REVA_VERSION := $(shell sed -n 's|^[[:space:]]*\(require \)\{0,1\}github.com/cs3
 REVAD := build/revad-$(REVA_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format revad venv clean
+.PHONY: run test bench lint format revad venv clean
 
 run: venv revad
 	$(PY) -m tests.harness run
 
 test: venv revad
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv revad
+	mkdir -p bench/results
+	$(PY) -m bench.chunked_upload_rss | tee bench/results/chunked_upload_rss.md
 
 lint: venv
 	$(VENV)/bin/ruff check .
