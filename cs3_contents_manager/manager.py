@@ -133,7 +133,6 @@ class _Spool:
 
     file: Any
     path: Path
-    next_chunk: int
     size: int
     touched: float
 
@@ -142,6 +141,12 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
     """The Jupyter contents API served from a CS3 storage."""
 
     max_copy_folder_size_mb = Integer(500, config=True, help="Largest folder copied, in MiB.")
+    hash_algorithm = Enum(
+        sorted(hashlib.algorithms_guaranteed),
+        "sha256",
+        config=True,
+        help="Hash returned with `hash=1` (computed while streaming the file).",
+    )
     max_open_file_size_mb = Integer(
         100,
         config=True,
@@ -150,12 +155,13 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
     )
     max_upload_size_mb = Integer(0, config=True, help="Largest file saved or uploaded, in MiB. 0: no limit.")
     always_delete_dir = Bool(
-        False, config=True, help="Delete non-empty directories (reva moves them to its recycle bin)."
+        False, config=True, help="Delete non-empty folders even when delete_to_trash is off."
     )
     delete_to_trash = Bool(
         True,
         config=True,
-        help="Informational: reva always moves deleted files to the storage's recycle bin.",
+        help="Allow deleting non-empty folders, since reva moves them to the storage's recycle "
+        "bin. Off: such deletes are refused unless always_delete_dir is set.",
     )
 
     @default("checkpoints_class")
@@ -238,7 +244,7 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
         return model
 
     async def _dir_model(self, path: str, info: Any, content: bool) -> dict[str, Any]:
-        model = models.base_model(path, info, "directory")
+        model = models.base_model(path, info, "directory", self.log)
         if not content:
             return model
         root = await self.cs3_root()
@@ -252,7 +258,7 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             if entry.type not in (models.CONTAINER, models.resources_pb2.RESOURCE_TYPE_FILE):
                 continue
             child = to_api_path(root, entry.path)
-            listing.append(models.base_model(child, entry, models.kind_of(child, entry)))
+            listing.append(models.base_model(child, entry, models.kind_of(child, entry), self.log))
         model["content"] = listing
         model["format"] = "json"
         return model
@@ -281,7 +287,7 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
     async def _file_model(
         self, path: str, info: Any, kind: str, content: bool, format: str | None, require_hash: bool
     ) -> dict[str, Any]:
-        model = models.base_model(path, info, kind)
+        model = models.base_model(path, info, kind, self.log)
         data: bytes | None = None
         if content:
             self._check_open_size(path, int(info.size))
@@ -291,10 +297,8 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             else:
                 self._fill_file(model, path, data, format)
         if require_hash:
-            if data is not None:
-                model.update(self._get_hash(data))
-            else:
-                model.update(hash=await self._hash_of(path), hash_algorithm=self.hash_algorithm)
+            digest = hashlib.new(self.hash_algorithm, data).hexdigest() if data is not None else None
+            model.update(hash=digest or await self._hash_of(path), hash_algorithm=self.hash_algorithm)
         return model
 
     def _fill_notebook(self, model: dict[str, Any], path: str, data: bytes) -> None:
@@ -378,14 +382,16 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
         if kind == "notebook":
             try:
                 nb = nbformat.from_dict(model["content"])
+            except Exception as e:
+                raise HTTPError(400, f"Invalid notebook content for {path}: {e}") from e
+            try:
                 self.check_and_sign(nb, path)
                 text = nbformat.writes(
                     nb, version=nbformat.NO_CONVERT, capture_validation_error=validation_error
                 )
-            except HTTPError:
-                raise
             except Exception as e:
-                raise HTTPError(400, f"Invalid notebook content for {path}: {e}") from e
+                self.log.exception("Error while saving file: %s", path)
+                raise HTTPError(500, f"Unexpected error while saving file: {path} {e}") from e
             await self._upload(path, text.encode("utf8"))
             if not await self.checkpoints.list_checkpoints(path):
                 await self.create_checkpoint(path)
@@ -412,8 +418,9 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
     async def delete_file(self, path: str) -> None:
         """Delete a file or folder; reva moves it to the storage's recycle bin.
 
-        Like jupyter_server without trash support, a folder that holds more than checkpoints
-        is only deleted when `always_delete_dir` is set.
+        That recycle bin is the trash of jupyter_server's semantics: with `delete_to_trash`
+        (the default) non-empty folders are deleted; without it, a folder that holds more
+        than checkpoints is deleted only when `always_delete_dir` is set.
         """
         path = path.strip("/")
         split_api_path(path)
@@ -424,7 +431,7 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             if info is None:
                 raise HTTPError(404, f"File or directory does not exist: {path}")
             target = await self.cs3_path(path)
-            if models.is_dir(info) and not self.always_delete_dir:
+            if models.is_dir(info) and not (self.delete_to_trash or self.always_delete_dir):
                 entries = await self.storage.list(target)
                 if any(e.path.rsplit("/", 1)[-1] != ".ipynb_checkpoints" for e in entries):
                     raise HTTPError(400, f"Directory {path} not empty")
@@ -448,7 +455,12 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             await self.storage.move(await self.cs3_path(old_path), await self.cs3_path(new_path))
 
     async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
-        """Copy a file or a folder, streaming each file once through this server."""
+        """Copy a file or a folder, streaming each file once through this server.
+
+        As in jupyter_server: a file copied into an existing folder gets a `-Copy<n>` name,
+        otherwise `to_path` is its new path; a folder is copied to `<to_path>/<name>` (numbered
+        when that exists), creating `to_path` if needed.
+        """
         path = from_path.strip("/")
         split_api_path(path)
         self._refuse_hidden(path)
@@ -457,32 +469,50 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             info = await self._stat(path)
         if info is None:
             raise HTTPError(404, f"No such file or directory: {path}")
-        is_folder = models.is_dir(info)
-        if is_folder:
-            await self.check_folder_size(path)
-
         destination = from_dir if to_path is None else to_path.strip("/")
+        split_api_path(destination)
+        if models.is_dir(info):
+            target = await self._copy_folder(path, destination, from_name)
+        else:
+            target = await self._copy_one_file(path, info, destination, from_name, to_path is None)
+        model = await self.get(target, content=False)
+        self.emit(data={"action": "copy", "path": target, "source_path": from_path})
+        return model
+
+    async def _copy_one_file(
+        self, path: str, info: Any, destination: str, from_name: str, implicit: bool
+    ) -> str:
         if await self.dir_exists(destination):
             name = COPY_PATTERN.sub(".", from_name)
             to_name = await self.increment_filename(name, destination, insert="-Copy")
             target = f"{destination}/{to_name}".strip("/")
-        elif to_path is None:
+        elif implicit:
             raise HTTPError(404, f"No such directory: {destination}")
         else:
             parent = destination.rpartition("/")[0]
             if not await self.dir_exists(parent):
                 raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
             target = destination
-        split_api_path(target)
-        if is_folder:
-            await self._copy_tree(path, target)
-        else:
-            self._check_upload_size(target, int(info.size))
-            with http_errors(path):
-                await self.storage.copy_file(await self.cs3_path(path), await self.cs3_path(target))
-        model = await self.get(target, content=False)
-        self.emit(data={"action": "copy", "path": target, "source_path": from_path})
-        return model
+        self._check_upload_size(target, int(info.size))
+        with http_errors(path):
+            await self.storage.copy_file(await self.cs3_path(path), await self.cs3_path(target))
+        return target
+
+    async def _copy_folder(self, path: str, destination: str, from_name: str) -> str:
+        await self.check_folder_size(path)
+        to_name = COPY_PATTERN.sub(".", from_name)
+        if await self.dir_exists(destination):
+            to_name = await self.increment_filename(to_name, destination, insert="-Copy")
+        target = f"{destination}/{to_name}".strip("/")
+        if target == path or target.startswith(path + "/"):
+            raise HTTPError(400, f"Can't copy the folder {path} into itself")
+        with http_errors(destination):
+            folder = ""
+            for part in split_api_path(destination):
+                folder = f"{folder}/{part}".strip("/")
+                await self.storage.ensure_folder(await self.cs3_path(folder))
+        await self._copy_tree(path, target)
+        return target
 
     async def _copy_tree(self, src: str, dst: str) -> None:
         with http_errors(src):
@@ -570,7 +600,9 @@ class CS3LargeFileManager(CS3FileContentsManager):
             raise HTTPError(400, "Can't save the root directory")
         if isinstance(chunk, bool) or not isinstance(chunk, int) or (chunk < 1 and chunk != -1):
             raise HTTPError(400, f"Invalid chunk number {chunk!r}: chunks count 1, 2, … and -1 for the last")
-        if model.get("type") != "file":
+        if "type" not in model:
+            raise HTTPError(400, "No file type provided")
+        if model["type"] != "file":
             raise HTTPError(400, f'File type "{model.get("type")}" is not supported for large file transfer')
         if "content" not in model:
             raise HTTPError(400, "No file content provided")
@@ -589,21 +621,18 @@ class CS3LargeFileManager(CS3FileContentsManager):
         return saved
 
     async def _append_chunk(self, path: str, chunk: int, data: bytes) -> None:
+        """Chunk 1 starts the file; any other chunk is appended in arrival order, as in
+        jupyter_server. An append with no upload in progress starts from the stored file."""
         self._drop_stale_spools()
         spool = self._spools.get(path)
-        if chunk == 1:
+        if chunk == 1 or spool is None:
             if spool is not None:
                 self._close_spool(path)
             fd, name = tempfile.mkstemp(dir=self._spool_folder())
-            spool = _Spool(os.fdopen(fd, "w+b"), Path(name), 1, 0, time.monotonic())
+            spool = _Spool(os.fdopen(fd, "w+b"), Path(name), 0, time.monotonic())
             self._spools[path] = spool
-        elif spool is None:
-            raise HTTPError(400, f"Upload of {path} was not started: chunk 1 is missing")
-        elif chunk != -1 and chunk != spool.next_chunk:
-            self._close_spool(path)
-            raise HTTPError(
-                400, f"Chunk {chunk} of {path} arrived out of order (expected {spool.next_chunk})"
-            )
+            if chunk != 1:
+                await self._spool_stored_file(path, spool)
         try:
             self._check_upload_size(path, spool.size + len(data))
         except HTTPError:
@@ -611,7 +640,6 @@ class CS3LargeFileManager(CS3FileContentsManager):
             raise
         await asyncio.to_thread(spool.file.write, data)
         spool.size += len(data)
-        spool.next_chunk += 1
         spool.touched = time.monotonic()
         if chunk == -1:
             try:
@@ -622,6 +650,19 @@ class CS3LargeFileManager(CS3FileContentsManager):
                     )
             finally:
                 self._close_spool(path)
+
+    async def _spool_stored_file(self, path: str, spool: _Spool) -> None:
+        with http_errors(path):
+            info = await self._stat(path)
+            if info is None:
+                return
+            if models.is_dir(info):
+                self._close_spool(path)
+                raise HTTPError(400, f"{path} is a directory")
+            async with self.storage.download(await self.cs3_path(path)) as chunks:
+                async for piece in chunks:
+                    await asyncio.to_thread(spool.file.write, piece)
+                    spool.size += len(piece)
 
     def _partial_model(self, path: str, size: int) -> dict[str, Any]:
         """What an upload in progress looks like: the stored file is not touched until the end."""

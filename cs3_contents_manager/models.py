@@ -6,6 +6,7 @@ servers looking at the same file report the same model.
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 from datetime import UTC, datetime
 from typing import Any
@@ -13,10 +14,18 @@ from typing import Any
 from cs3.storage.provider.v1beta1 import resources_pb2
 
 CONTAINER = resources_pb2.RESOURCE_TYPE_CONTAINER
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+log = logging.getLogger(__name__)
 
 
-def cs3_time(info: resources_pb2.ResourceInfo) -> datetime:
-    return datetime.fromtimestamp(info.mtime.seconds + info.mtime.nanos / 1e9, tz=UTC)
+def cs3_time(info: resources_pb2.ResourceInfo, logger: logging.Logger = log) -> datetime:
+    """The modification time reva reports; the epoch (as jupyter_server does) if it is invalid."""
+    try:
+        return datetime.fromtimestamp(info.mtime.seconds + info.mtime.nanos / 1e9, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        logger.warning("Invalid mtime %s for %s", info.mtime.seconds, info.path)
+        return EPOCH
 
 
 def is_dir(info: resources_pb2.ResourceInfo) -> bool:
@@ -37,8 +46,10 @@ def writable(info: resources_pb2.ResourceInfo) -> bool:
     return bool(perms.create_container if is_dir(info) else perms.initiate_file_upload)
 
 
-def base_model(api_path: str, info: resources_pb2.ResourceInfo, kind: str) -> dict[str, Any]:
-    modified = cs3_time(info)
+def base_model(
+    api_path: str, info: resources_pb2.ResourceInfo, kind: str, logger: logging.Logger = log
+) -> dict[str, Any]:
+    modified = cs3_time(info, logger)
     return {
         "name": api_path.rsplit("/", 1)[-1],
         "path": api_path,

@@ -355,12 +355,26 @@ async def test_invalid_chunk_numbers_are_400(cm: CS3LargeFileManager, bad: objec
     assert caught.value.status_code == 400
 
 
-async def test_chunks_out_of_order_are_400_and_store_nothing(cm: CS3LargeFileManager) -> None:
-    with pytest.raises(HTTPError, match="chunk 1 is missing"):
-        await cm.save(chunk_model(b"b", 2), "o.bin")
-    await cm.save(chunk_model(b"a", 1), "o.bin")
-    with pytest.raises(HTTPError, match="out of order"):
-        await cm.save(chunk_model(b"c", 3), "o.bin")
-    with pytest.raises(HTTPError, match="chunk 1 is missing"):
-        await cm.save(chunk_model(b"z", -1), "o.bin")
-    assert not await cm.file_exists("o.bin")
+async def test_chunks_append_in_arrival_order_like_jupyter_server(
+    cm: CS3LargeFileManager, admin: CS3Storage, cs3_root: str
+) -> None:
+    # Without chunk 1, chunks append to the stored file (jupyter_server opens it with "ab").
+    await cm.save({"type": "file", "format": "text", "content": "base-"}, "o.txt")
+    await cm.save({**chunk_model(b"b", 2), "format": "base64"}, "o.txt")
+    assert await admin.read(f"{cs3_root}/o.txt") == b"base-"
+    await cm.save(chunk_model(b"c", 2), "o.txt")
+    await cm.save(chunk_model(b"d", -1), "o.txt")
+    assert await admin.read(f"{cs3_root}/o.txt") == b"base-bcd"
+    # Chunk 1 starts over, even in the middle of an upload.
+    await cm.save(chunk_model(b"x", 1), "o.txt")
+    await cm.save(chunk_model(b"y", 1), "o.txt")
+    await cm.save(chunk_model(b"z", -1), "o.txt")
+    assert await admin.read(f"{cs3_root}/o.txt") == b"yz"
+
+
+async def test_chunk_onto_a_folder_is_400(cm: CS3LargeFileManager) -> None:
+    await cm.save({"type": "directory"}, "folder")
+    with pytest.raises(HTTPError) as caught:
+        await cm.save(chunk_model(b"a", 2), "folder")
+    assert caught.value.status_code == 400
+    assert await cm.dir_exists("folder")
