@@ -28,14 +28,17 @@ def ref(path: str) -> resources_pb2.Reference:
     return resources_pb2.Reference(path=path)
 
 
+SUPPORTED_PROTOCOLS = ("simple", "tus")
+
+
 def _pick(protocols: object, wanted: str, op: str, path: str) -> object:
-    available = list(protocols)  # type: ignore[call-overload]
-    for proto in available:
-        if proto.protocol == wanted:
-            return proto
-    if available:
-        return available[0]
-    raise errors.CS3Error(f"Storage error during {op}: {path}: reva offered no transfer protocol", path=path)
+    """The wanted transfer protocol, else any other one this client speaks."""
+    offered = {p.protocol: p for p in protocols}  # type: ignore[attr-defined]
+    for name in (wanted, *SUPPORTED_PROTOCOLS):
+        if name in offered:
+            return offered[name]
+    reason = f"Storage error during {op} (reva offered no usable transfer protocol: {sorted(offered)})"
+    raise errors.CS3Error(f"{reason}: {path}", path=path, reason=reason)
 
 
 class CS3Storage:
@@ -171,6 +174,7 @@ class CS3Storage:
             body=body,
             size=size,
             path=path,
+            protocol=proto.protocol,  # type: ignore[attr-defined]
         )
 
     @asynccontextmanager

@@ -319,6 +319,23 @@ async def test_upload_limit(cm: CS3LargeFileManager) -> None:
     assert not await cm.file_exists("chunked.bin")
 
 
+async def test_tus_uploads(reva: Revad, cs3_root: str, password_file: Path, admin: CS3Storage) -> None:
+    manager = CS3LargeFileManager(config=cs3_config(reva, cs3_root, password_file))
+    manager.tus_enabled = True
+    assert manager.storage.upload_protocol == "tus"
+    try:
+        data = os.urandom(3 * MiB + 5)
+        await manager.save(
+            {"type": "file", "format": "base64", "content": base64.b64encode(data).decode()}, "t.bin"
+        )
+        assert await admin.read(f"{cs3_root}/t.bin") == data
+        await manager.save(chunk_model(data[:MiB], 1), "c.bin")
+        await manager.save(chunk_model(data[MiB:], -1), "c.bin")
+        assert await admin.read(f"{cs3_root}/c.bin") == data
+    finally:
+        await manager.storage.close()
+
+
 # -- chunked uploads -------------------------------------------------------------------------
 
 
