@@ -1,6 +1,6 @@
 """A Jupyter Server contents manager that keeps every file in a CS3 storage (reva)."""
 
-from .checkpoints import CS3FileCheckpoints
+from .checkpoints import CS3FileCheckpoints, CS3VersionCheckpoints
 from .manager import CS3FileContentsManager, CS3FileManagerMixin, CS3LargeFileManager
 
 __all__ = [
@@ -8,4 +8,5 @@ __all__ = [
     "CS3FileContentsManager",
     "CS3FileManagerMixin",
     "CS3LargeFileManager",
+    "CS3VersionCheckpoints",
 ]

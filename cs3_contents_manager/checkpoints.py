@@ -8,6 +8,7 @@ move with their files. One checkpoint per file, with the id "checkpoint", as ups
 from __future__ import annotations
 
 import posixpath
+from datetime import UTC, datetime
 from typing import Any
 
 from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
@@ -112,3 +113,95 @@ class CS3FileCheckpoints(AsyncCheckpoints):
     @staticmethod
     def _no_such_checkpoint(path: str, checkpoint_id: str) -> None:
         raise HTTPError(404, f"Checkpoint does not exist: {path}@{checkpoint_id}")
+
+
+class CS3VersionCheckpoints(CS3FileCheckpoints):
+    """Checkpoints that are the storage's own file versions (EOS keeps them for every file).
+
+    Creating a checkpoint rewrites the file with its own content, which makes the storage
+    keep the current content as a version; restoring one restores that version. Versions go
+    with the file into the recycle bin and cannot be deleted one by one. They follow renames
+    where the storage keys them by file id (EOS); reva's local drivers key them by path, so
+    there a renamed file starts without checkpoints (use the default CS3FileCheckpoints when
+    that matters). On a storage without versions this falls back to hidden checkpoint files,
+    decided once, on first use.
+    """
+
+    _versions: bool | None = None
+
+    async def _use_versions(self, path: str) -> bool:
+        if self._versions is None:
+            try:
+                await self.manager.storage.list_versions(await self._cs3(path))
+                self._versions = True
+            except (errors.Unsupported, errors.InvalidArgument):
+                self._versions = False
+            except errors.CS3Error as err:
+                if "not supported" not in err.message and "unimplemented" not in err.message.lower():
+                    raise
+                self._versions = False
+            if not self._versions:
+                self.log.info("The storage keeps no file versions: checkpoints are hidden files")
+        return self._versions
+
+    @staticmethod
+    def _version_model(version: Any) -> dict[str, Any]:
+        mtime = version.mtime
+        # CS3 says seconds; reva's local drivers report milliseconds.
+        seconds = mtime / 1000 if mtime > 10**11 else mtime
+        return {"id": version.key, "last_modified": datetime.fromtimestamp(seconds, tz=UTC)}
+
+    async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
+        path = path.strip("/")
+        if not await self._use_versions(path):
+            return await super().create_checkpoint(contents_mgr, path)
+        storage = self.manager.storage
+        target = await self._cs3(path)
+        with http_errors(path):
+            await storage.copy_file(target, target)
+            versions = await storage.list_versions(target)
+        if not versions:
+            raise HTTPError(500, f"The storage kept no version of {path}")
+        return self._version_model(versions[0])
+
+    async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
+        path = path.strip("/")
+        if not await self._use_versions(path):
+            return await super().list_checkpoints(path)
+        with http_errors(path):
+            try:
+                versions = await self.manager.storage.list_versions(await self._cs3(path))
+            except errors.NotFound:
+                return []
+        return [self._version_model(v) for v in versions]
+
+    async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
+        path = path.strip("/")
+        if not await self._use_versions(path):
+            return await super().restore_checkpoint(contents_mgr, checkpoint_id, path)
+        with http_errors(path):
+            try:
+                await self.manager.storage.restore_version(await self._cs3(path), checkpoint_id)
+            except errors.NotFound:
+                self._no_such_checkpoint(path, checkpoint_id)
+
+    async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        if not await self._use_versions(path.strip("/")):
+            return await super().delete_checkpoint(checkpoint_id, path)
+        raise HTTPError(400, f"File versions are kept by the storage and cannot be deleted: {path}")
+
+    async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
+        # Versions belong to the file and moved with it; hidden files have to follow. A
+        # folder's checkpoints are inside it and moved with it too.
+        if await self.manager.dir_exists(new_path):
+            return
+        if not await self._use_versions(new_path.strip("/")):
+            for checkpoint in await CS3FileCheckpoints.list_checkpoints(self, old_path):
+                await CS3FileCheckpoints.rename_checkpoint(self, checkpoint["id"], old_path, new_path)
+
+    async def delete_all_checkpoints(self, path: str) -> None:
+        # Versions went to the recycle bin with the file (whose absence also means versions
+        # can no longer be detected here); hidden checkpoint files are removed if present.
+        if self._versions is not True and split_api_path(path):
+            for checkpoint in await CS3FileCheckpoints.list_checkpoints(self, path):
+                await CS3FileCheckpoints.delete_checkpoint(self, checkpoint["id"], path)

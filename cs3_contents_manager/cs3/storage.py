@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from cs3.gateway.v1beta1 import gateway_api_pb2
 from cs3.storage.provider.v1beta1 import provider_api_pb2, resources_pb2
@@ -138,6 +139,39 @@ class CS3Storage:
             op="rename",
             path=src,
         )
+
+    # -- versions --------------------------------------------------------------------------
+
+    async def list_versions(self, path: str) -> list[Any]:
+        """File versions, newest first (Unsupported where the storage keeps none)."""
+        res = await self.gateway.call(
+            "ListFileVersions",
+            provider_api_pb2.ListFileVersionsRequest(ref=ref(path)),
+            idempotent=True,
+            op="version listing",
+            path=path,
+        )
+        return sorted(res.versions, key=lambda v: v.mtime, reverse=True)
+
+    async def restore_version(self, path: str, key: str) -> None:
+        """Restore a version by the key ListFileVersions gave.
+
+        reva's local drivers list keys without the `v` prefix their restore expects
+        (cs3org/reva#3927): a key that is not found is retried once with the prefix.
+        """
+        for attempt in (key, f"v{key}"):
+            try:
+                await self.gateway.call(
+                    "RestoreFileVersion",
+                    provider_api_pb2.RestoreFileVersionRequest(ref=ref(path), key=attempt),
+                    idempotent=False,
+                    op="version restore",
+                    path=path,
+                )
+                return
+            except errors.NotFound:
+                if attempt != key or key.startswith("v"):
+                    raise
 
     # -- bytes -----------------------------------------------------------------------------
 
