@@ -1,0 +1,47 @@
+"""`GET /hub/api/cs3/token`: the user's current storage access token, for their own server.
+
+Stock JupyterHub hands `auth_state` (refresh token included) to anything holding
+`admin:auth_state`. This endpoint returns only the access token and its expiry, only to a
+token carrying the `custom:cs3:token` scope for its own user (the server role gets it), and
+refreshes the token first when it is close to expiry.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.user import User
+from tornado import web
+
+from .authenticator import EXPIRES_AT
+
+SCOPE = "custom:cs3:token"
+
+
+class AccessTokenHandler(APIHandler):
+    def check_xsrf_cookie(self) -> None:
+        # Token-authenticated only (see get): there is no cookie to protect.
+        return
+
+    async def get(self) -> None:
+        user = self.current_user
+        if not isinstance(user, User) or not self._token_authenticated:
+            raise web.HTTPError(403, "Only a user's own server may read its storage token")
+        allowed = {SCOPE, f"{SCOPE}!user={user.name}", f"{SCOPE}!user"}
+        if not allowed & set(self.expanded_scopes):
+            raise web.HTTPError(403, f"This token lacks the {SCOPE} scope for {user.name}")
+        refreshed = await self.refresh_auth(user, force=True)
+        if refreshed is None:
+            raise web.HTTPError(401, f"The login of {user.name} expired: a new login is needed")
+        auth_state = await user.get_auth_state() or {}
+        token = auth_state.get("access_token")
+        if not token:
+            raise web.HTTPError(404, f"{user.name} has no storage token: log in again")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"access_token": token, "expires_at": auth_state.get(EXPIRES_AT)}))
+
+
+def token_handlers(prefix: str = "/api/cs3/token") -> list[tuple[str, type]]:
+    return [(prefix, AccessTokenHandler)]
