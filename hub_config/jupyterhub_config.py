@@ -27,6 +27,13 @@ if get_value("proxy.apiUrl", None):
     c.ConfigurableHTTPProxy.api_url = get_value("proxy.apiUrl")
     c.ConfigurableHTTPProxy.should_start = bool(get_value("proxy.manage", True))
 
+# Services (monitoring, culling, tests) with their API token in a file, and extra roles.
+c.JupyterHub.services = [
+    {"name": name, "api_token": read_secret(f"hub.services.{name}.apiToken")}
+    for name in get_value("hub.services", {})
+]
+extra_roles = list(get_value("hub.loadRoles", []))
+
 # -- login ---------------------------------------------------------------------------------
 c.JupyterHub.authenticator_class = CS3Authenticator
 c.CS3Authenticator.issuer = get_value("sso.issuer")
@@ -63,7 +70,8 @@ c.JupyterHub.load_roles = [
         "name": "server",
         "description": "A user's server: post activity, and read the user's storage token",
         "scopes": ["users:activity!user", "access:servers!server", f"{SCOPE}!user"],
-    }
+    },
+    *extra_roles,
 ]
 
 # -- user servers --------------------------------------------------------------------------
