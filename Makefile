@@ -7,15 +7,15 @@ REVA_VERSION := $(shell sed -n 's|^[[:space:]]*\(require \)\{0,1\}github.com/cs3
 REVAD := build/revad-$(REVA_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint format revad venv clean
+.PHONY: run test bench lint format revad venv node clean
 
-run: venv revad
+run: venv revad node
 	$(PY) -m tests.harness run
 
-test: venv revad
+test: venv revad node
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: venv revad
+bench: venv revad node
 	mkdir -p bench/results
 	$(PY) -m bench.chunked_upload_rss | tee bench/results/chunked_upload_rss.md
 
@@ -40,6 +40,13 @@ revad: $(REVAD)
 
 $(REVAD):
 	tests/reva/build.sh $@
+
+# npm packages (the test identity provider, JupyterHub's proxy), reinstalled when the lock changes.
+node: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
 
 clean:
 	rm -rf build tests/reva/vendor
