@@ -9,12 +9,13 @@ refreshes the token first when it is close to expiry.
 from __future__ import annotations
 
 import json
+import time
 
 from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.user import User
 from tornado import web
 
-from .authenticator import EXPIRES_AT
+from .authenticator import EXPIRES_AT, token_expiry
 
 SCOPE = "custom:cs3:token"
 
@@ -38,9 +39,13 @@ class AccessTokenHandler(APIHandler):
         token = auth_state.get("access_token")
         if not token:
             raise web.HTTPError(404, f"{user.name} has no storage token: log in again")
+        expires_at = auth_state.get(EXPIRES_AT)
+        if not isinstance(expires_at, int | float):
+            # Auth state saved before expiries were recorded: read it from the token.
+            expires_at = token_expiry({"access_token": token}, time.time())
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"access_token": token, "expires_at": auth_state.get(EXPIRES_AT)}))
+        self.finish(json.dumps({"access_token": token, "expires_at": expires_at}))
 
 
 def token_handlers(prefix: str = "/api/cs3/token") -> list[tuple[str, type]]:

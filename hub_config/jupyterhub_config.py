@@ -65,7 +65,14 @@ c.JupyterHub.extra_handlers = token_handlers()
 c.JupyterHub.custom_scopes = {
     SCOPE: {"description": "Read the user's current storage access token (not the refresh token)."}
 }
+# A server's API token holds the subset of its scopes that its user holds, so both roles name
+# the scope; the endpoint itself accepts only token-authenticated requests.
 c.JupyterHub.load_roles = [
+    {
+        "name": "user",
+        "description": "What a user may do with their own account, plus reading their storage token",
+        "scopes": ["self", f"{SCOPE}!user"],
+    },
     {
         "name": "server",
         "description": "A user's server: post activity, and read the user's storage token",

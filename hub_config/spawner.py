@@ -58,7 +58,11 @@ class LocalCS3Spawner(SimpleLocalProcessSpawner):
         return Path(self.home_dir) / ".cs3"
 
     def get_args(self) -> list[str]:
-        return [*super().get_args(), *server_args(self.settings, str(self.token_dir / TOKEN_FILE))]
+        args = [*super().get_args(), *server_args(self.settings, str(self.token_dir / TOKEN_FILE))]
+        if os.geteuid() == 0:
+            # Local runs only (containers and CI run as root); the chart's pods never do.
+            args.append("--ServerApp.allow_root=True")
+        return args
 
     def _prepare_folders(self) -> None:
         """The user's folder and a token folder only the user can read."""

@@ -1,0 +1,100 @@
+"""The whole system minus Kubernetes, started once per module: identity provider, reva that
+trusts it, JupyterHub with configurable-http-proxy spawning local servers with a token
+refresher each. Short access-token lifetimes make token refresh happen during the tests."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness.hub import Hub
+from tests.harness.idp import Client, IdentityProvider
+from tests.harness.reva import REPO, OidcSettings, Revad, start_revad
+
+TOKEN_TTL = 20
+ARTIFACTS = REPO / "test-artifacts"
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    idp: IdentityProvider
+    reva: Revad
+    hub: Hub
+    admin_token: str
+    seen_secrets: set[str] = field(default_factory=set)
+
+    def admin(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=f"{self.hub.url}/hub/api",
+            headers={"Authorization": f"token {self.admin_token}"},
+            timeout=30,
+        )
+
+    def remember_token_file(self, user: str) -> bytes:
+        """Read a user's token file, remembering the token for the log scan."""
+        data = self.hub.token_file(user).read_bytes()
+        self.seen_secrets.add(data.decode().strip())
+        return data
+
+    def logs(self) -> dict[Path, str]:
+        files = [*self.workdir.rglob("*.log")]
+        return {f: f.read_text(errors="replace") for f in files if f.is_file()}
+
+
+@pytest.fixture(scope="module")
+def stack(revad_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = tmp_path_factory.mktemp("e2e")
+    hub = Hub(work / "hub", reva_gateway="", refresh_margin=8, refresher_margin=5)
+    client = Client(
+        "jupyterhub", redirect_uris=[hub.callback_url], post_logout_redirect_uris=[f"{hub.url}/hub/login"]
+    )
+    idp = IdentityProvider(work / "idp", access_token_ttl=TOKEN_TTL, clients=[client])
+    idp.start()
+    reva: Revad | None = None
+    try:
+        reva = start_revad(work / "reva", binary=revad_binary, oidc=OidcSettings(issuer=idp.issuer))
+        admin_token = secrets.token_hex(24)
+        token_file = work / "e2e-admin.token"
+        token_file.write_text(admin_token)
+        token_file.chmod(0o600)
+        hub.issuer = idp.issuer
+        hub.reva_gateway = reva.gateway
+        hub.client_id = client.client_id
+        hub.client_secret = client.client_secret
+        hub.extra_values = {
+            "hub": {
+                "services": {"e2e": {"apiTokenFile": str(token_file)}},
+                "loadRoles": [
+                    {
+                        "name": "e2e-admin",
+                        "scopes": ["admin:users", "admin:servers", "admin:auth_state", "tokens"],
+                        "services": ["e2e"],
+                    }
+                ],
+            }
+        }
+        hub.start()
+        yield Stack(work, idp, reva, hub, admin_token)
+    finally:
+        hub.stop()
+        if reva is not None:
+            reva.stop()
+        idp.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    stack = getattr(item, "funcargs", {}).get("stack")
+    if report.failed and isinstance(stack, Stack):
+        report.sections.append(("JupyterHub log", stack.hub.log_tail(80)))
+        report.sections.append(("identity provider log", stack.idp.log_tail(40)))
+    return report

@@ -1,0 +1,180 @@
+"""A user's day, in Chromium: log in at the SSO, run and save a notebook in JupyterLab, keep
+saving after the access token has been replaced several times; other users see nothing of it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from tests.conftest import storage_for
+from tests.e2e.conftest import ARTIFACTS, JWT, TOKEN_TTL, Stack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium", pytrace=False)
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield chromium
+        await chromium.close()
+
+
+async def screenshot_on_failure(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def sso_login(page: Page, stack: Stack, user: str, password: str) -> None:
+    await page.goto(f"{stack.hub.url}/hub/oauth_login")
+    await page.fill("input[name=login]", user)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit], input[type=submit]")
+
+
+async def stored_notebook(stack: Stack, user: str, password: str, path: str, needle: str) -> dict:
+    """The notebook as reva holds it, read over CS3 as the user, once it contains `needle`."""
+    storage = storage_for(stack.reva, user, password)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                raw = await storage.read(path)
+                if needle in raw.decode():
+                    return json.loads(raw)
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{path} never contained {needle!r}")
+            await asyncio.sleep(0.5)
+    finally:
+        await storage.close()
+
+
+async def run_cell(page: Page, code: str, expected: str) -> None:
+    editor = page.locator(".jp-Notebook .jp-Cell .cm-content").last
+    await editor.click()
+    await page.keyboard.press("Control+a")
+    await page.keyboard.type(code)
+    await page.keyboard.press("Shift+Enter")
+    await page.locator(".jp-OutputArea-output", has_text=expected).first.wait_for(timeout=60_000)
+
+
+async def save(page: Page) -> None:
+    """Ctrl+S; on a first save JupyterLab offers to rename the file: keep the name."""
+    await page.keyboard.press("Control+s")
+    rename = page.get_by_role("button", name="Rename and Save")
+    try:
+        await rename.wait_for(timeout=3_000)
+    except PlaywrightTimeout:
+        return
+    await rename.click()
+
+
+async def test_einstein_works_all_day(stack: Stack, browser: Browser) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    try:
+        await sso_login(page, stack, "einstein", "relativity")
+        await page.wait_for_url("**/user/einstein/lab**", timeout=90_000)
+        await page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click(timeout=60_000)
+        await page.locator(".jp-NotebookPanel").first.wait_for(timeout=30_000)
+        # Run only once the kernel is up: a cell sent while it starts is not executed.
+        await page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+
+        await run_cell(page, "print(6 * 7)", "42")
+        await save(page)
+        nb = await stored_notebook(stack, "einstein", "relativity", "/home/Untitled.ipynb", "6 * 7")
+        outputs = [o.get("text", "") for c in nb["cells"] for o in c.get("outputs", [])]
+        assert any("42" in "".join(t) for t in outputs)
+        first_token = stack.remember_token_file("einstein")
+
+        # Work on past two access-token lifetimes: the token is replaced behind the scenes.
+        await asyncio.sleep(2 * TOKEN_TTL + 5)
+        await run_cell(page, "print('still saving')", "still saving")
+        await save(page)
+        await stored_notebook(stack, "einstein", "relativity", "/home/Untitled.ipynb", "still saving")
+        assert stack.remember_token_file("einstein") != first_token
+    except BaseException:
+        await screenshot_on_failure(page, "einstein")
+        raise
+    finally:
+        await context.close()
+
+
+async def test_marie_sees_none_of_einsteins_files(stack: Stack, browser: Browser) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    try:
+        await sso_login(page, stack, "marie", "radioactivity")
+        await page.wait_for_url("**/user/marie/lab**", timeout=90_000)
+        await page.locator(".jp-DirListing-content").wait_for(timeout=60_000)
+        names = await page.locator(".jp-DirListing-itemName").all_inner_texts()
+        assert "Untitled.ipynb" not in names
+        storage = storage_for(stack.reva, "marie")
+        try:
+            assert "/home/Untitled.ipynb" not in {i.path for i in await storage.list("/home")}
+        finally:
+            await storage.close()
+        stack.remember_token_file("marie")
+    except BaseException:
+        await screenshot_on_failure(page, "marie")
+        raise
+    finally:
+        await context.close()
+
+
+async def test_wrong_password_gets_no_server(stack: Stack, browser: Browser) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    try:
+        await sso_login(page, stack, "richard", "not-superfluidity")
+        await page.get_by_text("Invalid username or password").wait_for(timeout=30_000)
+        assert "/user/richard" not in page.url
+        async with stack.admin() as admin:
+            res = await admin.get("/users/richard")
+        assert res.status_code == 404
+        assert not stack.hub.user_dir("richard").exists()
+    except BaseException:
+        await screenshot_on_failure(page, "richard-wrong-password")
+        raise
+    finally:
+        await context.close()
+
+
+async def test_logs_hold_no_token(stack: Stack) -> None:
+    async with stack.admin() as admin:
+        for user in ("einstein", "marie"):
+            res = await admin.get(f"/users/{user}")
+            assert res.status_code == 200, res.text
+            state = res.json().get("auth_state") or {}
+            for key in ("access_token", "refresh_token", "id_token"):
+                if state.get(key):
+                    stack.seen_secrets.add(state[key])
+    assert stack.seen_secrets, "the tests saw no token to look for"
+    logs = stack.logs()
+    assert logs, "no log files were found"
+    for path, text in logs.items():
+        for secret in stack.seen_secrets:
+            assert secret not in text, f"a token appears in {path}"
+        leaked = JWT.search(text)
+        assert leaked is None, f"a JWT appears in {path} at offset {leaked.start() if leaked else 0}"
