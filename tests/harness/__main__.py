@@ -1,8 +1,10 @@
 """`python -m tests.harness run`: the local stack behind `make run`.
 
-Starts revad with the demo users, then JupyterLab for einstein with the CS3 contents manager
-configured by the seed's names, in a folder under build/run; keeps both running until Ctrl-C
-and prints how to reach them.
+`run` starts the real system minus Kubernetes: the test identity provider, reva trusting it,
+and JupyterHub with configurable-http-proxy, which spawns for each user who logs in a Jupyter
+server on the CS3 contents manager with a token refresher beside it. `lab` starts only reva
+and JupyterLab for einstein (basic auth), for working on the contents manager alone.
+Everything lives under build/run and stops with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -12,18 +14,79 @@ import shutil
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
+from .hub import Hub, HubError
+from .idp import Client, IdentityProvider, IdpError
 from .jupyter import JupyterError, JupyterServer, seed_settings
-from .reva import DEMO_USERS, REPO, RevaError, start_revad
+from .reva import DEMO_USERS, REPO, OidcSettings, RevaError, start_revad
+
+USERS = ", ".join(f"{name} / {password}" for name, password in DEMO_USERS.items())
 
 
-def run(args: argparse.Namespace) -> int:
-    workdir = Path(args.workdir)
-    if workdir.exists() and not args.keep:
-        shutil.rmtree(workdir)
+def wait_for_ctrl_c(checks: list[tuple[str, Callable[[], bool], Callable[[], str]]]) -> int:
+    """Block until Ctrl-C or SIGTERM; 1 if a component dies meanwhile."""
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        for name, alive, tail in checks:
+            if not alive():
+                print(f"{name} stopped unexpectedly\n{tail()}", file=sys.stderr)
+                return 1
+    return 0
+
+
+def run_hub(workdir: Path, token_ttl: int) -> int:
+    hub = Hub(workdir / "hub", reva_gateway="", refresh_margin=min(120, token_ttl // 3))
+    client = Client(
+        "jupyterhub", redirect_uris=[hub.callback_url], post_logout_redirect_uris=[f"{hub.url}/hub/login"]
+    )
+    idp = IdentityProvider(workdir / "idp", access_token_ttl=token_ttl, clients=[client])
+    reva = None
     try:
-        reva = start_revad(workdir)
+        idp.start()
+        reva = start_revad(workdir / "reva", oidc=OidcSettings(issuer=idp.issuer))
+        hub.issuer, hub.reva_gateway = idp.issuer, reva.gateway
+        hub.client_id, hub.client_secret = client.client_id, client.client_secret
+        hub.start()
+    except (IdpError, RevaError, HubError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        hub.stop()
+        if reva is not None:
+            reva.stop()
+        idp.stop()
+        return 1
+    print(
+        "\n".join(
+            [
+                f"Open {hub.url}/ and log in as one of: {USERS}",
+                f"  identity provider:   {idp.issuer} (access tokens live {token_ttl} s)",
+                f"  reva gateway (gRPC): {reva.gateway}; storage on disk: {reva.storage_root}",
+                f"  logs: {hub.log_path}, {idp.log_path}, {reva.log_path}, {workdir / 'hub' / 'users'}/*/",
+                "Press Ctrl-C to stop.",
+            ]
+        ),
+        flush=True,
+    )
+    try:
+        return wait_for_ctrl_c(
+            [
+                ("JupyterHub", lambda: hub.process is not None and hub.process.poll() is None, hub.log_tail),
+                ("revad", lambda: reva.running, reva.log_tail),
+                ("identity provider", lambda: idp.running, idp.log_tail),
+            ]
+        )
+    finally:
+        hub.stop()
+        reva.stop()
+        idp.stop()
+
+
+def run_lab(workdir: Path) -> int:
+    try:
+        reva = start_revad(workdir / "reva")
     except RevaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -31,9 +94,7 @@ def run(args: argparse.Namespace) -> int:
     secret.write_text(DEMO_USERS["einstein"])
     secret.chmod(0o600)
     lab = JupyterServer(
-        workdir / "jupyter",
-        seed_settings(reva.gateway, "", secret),
-        env={"JUPYTERHUB_USER": "einstein"},
+        workdir / "jupyter", seed_settings(reva.gateway, "", secret), env={"JUPYTERHUB_USER": "einstein"}
     )
     try:
         lab.start()
@@ -41,48 +102,43 @@ def run(args: argparse.Namespace) -> int:
         reva.stop()
         print(f"error: {err}", file=sys.stderr)
         return 1
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    users = ", ".join(f"{name}/{password}" for name, password in DEMO_USERS.items())
     print(
-        "\n".join(
-            [
-                f"JupyterLab for einstein, files in einstein's CS3 home: {lab.url}/lab?token={lab.token}",
-                "reva is running:",
-                f"  gateway (gRPC, CS3 APIs): {reva.gateway}",
-                f"  data gateway (HTTP):      {reva.http_url}/datagateway",
-                f"  demo users (basic auth):  {users}",
-                f"  storage on disk:          {reva.storage_root}",
-                f"  revad log:                {reva.log_path}",
-                f"  Jupyter server log:       {lab.log_path}",
-                "Press Ctrl-C to stop.",
-            ]
-        ),
+        f"JupyterLab for einstein, files in einstein's CS3 home: {lab.url}/lab?token={lab.token}\n"
+        f"  reva gateway: {reva.gateway}; logs: {reva.log_path}, {lab.log_path}\nPress Ctrl-C to stop.",
         flush=True,
     )
     try:
-        while not stop.wait(1.0):
-            if not reva.running:
-                print(f"revad stopped unexpectedly\n{reva.log_tail()}", file=sys.stderr)
-                return 1
-            if lab.process is not None and lab.process.poll() is not None:
-                print(f"Jupyter server stopped unexpectedly\n{lab.log_tail()}", file=sys.stderr)
-                return 1
+        return wait_for_ctrl_c(
+            [
+                ("revad", lambda: reva.running, reva.log_tail),
+                (
+                    "Jupyter server",
+                    lambda: lab.process is not None and lab.process.poll() is None,
+                    lab.log_tail,
+                ),
+            ]
+        )
     finally:
         lab.stop()
         reva.stop()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.harness")
+    parser.add_argument("--workdir", default=str(REPO / "build" / "run"))
+    parser.add_argument("--keep", action="store_true", help="keep files from the previous run")
     sub = parser.add_subparsers(dest="command", required=True)
-    run_parser = sub.add_parser("run", help="start the local stack and wait for Ctrl-C")
-    run_parser.add_argument("--workdir", default=str(REPO / "build" / "run"))
-    run_parser.add_argument("--keep", action="store_true", help="keep files from the previous run")
+    run_parser = sub.add_parser("run", help="identity provider, reva and JupyterHub; wait for Ctrl-C")
+    run_parser.add_argument("--token-ttl", type=int, default=300, help="access token lifetime, seconds")
+    sub.add_parser("lab", help="reva and JupyterLab for einstein only; wait for Ctrl-C")
     args = parser.parse_args(argv)
-    return run(args)
+    workdir = Path(args.workdir)
+    if workdir.exists() and not args.keep:
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if args.command == "lab":
+        return run_lab(workdir)
+    return run_hub(workdir, args.token_ttl)
 
 
 if __name__ == "__main__":

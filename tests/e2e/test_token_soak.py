@@ -1,0 +1,79 @@
+"""Saves keep working across ten access-token lifetimes, with one provider refresh per token."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import httpx
+
+from tests.conftest import storage_for
+from tests.e2e.conftest import TOKEN_TTL, Stack
+from tests.harness.hub import hub_login
+
+LIFETIMES = 10
+SAVE_EVERY = 3.0
+
+
+async def wait_for_server(stack: Stack, user: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    async with stack.admin() as admin:
+        while time.monotonic() < deadline:
+            res = await admin.get(f"/users/{user}")
+            server = (res.json().get("servers") or {}).get("") if res.status_code == 200 else None
+            if server and server.get("ready"):
+                return
+            await asyncio.sleep(1)
+    raise AssertionError(f"{user}'s server did not start\n{stack.hub.log_tail()}")
+
+
+async def test_periodic_saves_over_ten_token_lifetimes(stack: Stack) -> None:
+    async with httpx.AsyncClient(timeout=60) as browser:
+        res = await hub_login(browser, stack.hub, "richard", "superfluidity")
+        assert res.status_code == 200, res.text[:500]
+    await wait_for_server(stack, "richard")
+    async with stack.admin() as admin:
+        res = await admin.post(
+            "/users/richard/tokens", json={"scopes": ["access:servers!user=richard"], "expires_in": 3600}
+        )
+        assert res.status_code == 201, res.text
+        api_token = res.json()["token"]
+
+    stack.idp.reset_stats()
+    started = time.monotonic()
+    saves, failures = 0, []
+    last: dict[str, str] = {}
+    async with httpx.AsyncClient(
+        base_url=f"{stack.hub.url}/user/richard/api/contents",
+        headers={"Authorization": f"token {api_token}"},
+        timeout=30,
+    ) as server:
+        while time.monotonic() - started < LIFETIMES * TOKEN_TTL + 5:
+            name = f"soak-{saves % 5}.txt"
+            content = f"save {saves} at {time.time():.1f}"
+            res = await server.put(name, json={"type": "file", "format": "text", "content": content})
+            if res.status_code in (200, 201):
+                last[name] = content
+            else:
+                failures.append((saves, res.status_code, res.text[:200]))
+            saves += 1
+            await asyncio.sleep(SAVE_EVERY)
+    elapsed = time.monotonic() - started
+
+    assert failures == [], failures
+    assert saves >= LIFETIMES * TOKEN_TTL / SAVE_EVERY - 5
+    storage = storage_for(stack.reva, "richard")
+    try:
+        for name, content in last.items():
+            assert (await storage.read(f"/home/{name}")).decode() == content
+    finally:
+        await storage.close()
+
+    # Refreshes at the provider: one per token, none doubled by concurrent requests.
+    times = stack.idp.grant_times("richard", "refresh_token")
+    assert len(times) >= LIFETIMES - 1, f"only {len(times)} refreshes in {elapsed:.0f} s"
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    min_gap = TOKEN_TTL - stack.hub.refresh_margin - 2
+    assert all(gap >= min_gap for gap in gaps), f"refreshes closer than {min_gap} s: {gaps}"
+    assert len(times) <= elapsed / min_gap + 1
