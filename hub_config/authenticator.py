@@ -120,7 +120,12 @@ class CS3Authenticator(GenericOAuthenticator):
                 500, "The identity provider returned no id token (is the 'openid' scope requested?)"
             )
         if self._jwks is None:
-            self._jwks = jwt.PyJWKClient(self.discovery["jwks_uri"], cache_keys=True, lifespan=3600)
+            # No cooldown between forced re-fetches: id tokens come from the provider's token
+            # endpoint over the back channel, never from the browser, so nobody can make the
+            # hub fetch keys at will, and a rotated key must work at the first login.
+            self._jwks = jwt.PyJWKClient(
+                self.discovery["jwks_uri"], cache_keys=True, lifespan=3600, cooldown_duration=0
+            )
         try:
             key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, id_token)
             return jwt.decode(

@@ -27,7 +27,8 @@ class AccessTokenHandler(APIHandler):
 
     async def get(self) -> None:
         user = self.current_user
-        if not isinstance(user, User) or not self._token_authenticated:
+        # JupyterHub sets this flag only on token-authenticated requests.
+        if not isinstance(user, User) or not getattr(self, "_token_authenticated", False):
             raise web.HTTPError(403, "Only a user's own server may read its storage token")
         allowed = {SCOPE, f"{SCOPE}!user={user.name}", f"{SCOPE}!user"}
         if not allowed & set(self.expanded_scopes):

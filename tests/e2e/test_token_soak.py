@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
+from html import unescape
 
 import httpx
 
@@ -77,3 +79,58 @@ async def test_periodic_saves_over_ten_token_lifetimes(stack: Stack) -> None:
     min_gap = TOKEN_TTL - stack.hub.refresh_margin - 2
     assert all(gap >= min_gap for gap in gaps), f"refreshes closer than {min_gap} s: {gaps}"
     assert len(times) <= elapsed / min_gap + 1
+
+
+async def test_token_endpoint_refuses_everyone_but_the_server(stack: Stack) -> None:
+    url = f"{stack.hub.url}/hub/api/cs3/token"
+    async with httpx.AsyncClient(timeout=30) as anonymous:
+        assert (await anonymous.get(url)).status_code == 403
+    async with httpx.AsyncClient(timeout=30) as browser:
+        await hub_login(browser, stack.hub, "marie", "radioactivity")
+        # marie's own browser session (cookie) may not read it either.
+        assert (await browser.get(url)).status_code == 403
+    async with stack.admin() as admin:
+        # An admin service token has no storage-token scope.
+        assert (await admin.get("/cs3/token")).status_code == 403
+        res = await admin.post("/users/marie/tokens", json={"scopes": ["read:users:name!user=marie"]})
+        assert res.status_code == 201, res.text
+        narrow = res.json()["token"]
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"token {narrow}"}) as other:
+        res = await other.get(url)
+        assert res.status_code == 403
+        assert "access_token" not in res.text
+
+
+async def test_login_after_provider_key_rotation(stack: Stack) -> None:
+    new_kid = stack.idp.rotate_key()
+    async with httpx.AsyncClient(timeout=60) as browser:
+        res = await hub_login(browser, stack.hub, "einstein", "relativity")
+        assert res.status_code == 200
+        assert "/hub/" in str(res.url) or "/user/einstein" in str(res.url)
+        assert "oauth_callback" not in str(res.url)
+    assert new_kid in stack.idp.stats()["kids"]
+
+
+async def test_logout_ends_the_sso_session(stack: Stack) -> None:
+    async with httpx.AsyncClient(timeout=60) as browser:
+        await hub_login(browser, stack.hub, "marie", "radioactivity")
+        before = stack.idp.stats()["logouts"]
+        res = await browser.get(f"{stack.hub.url}/hub/logout", follow_redirects=True)
+        assert res.status_code == 200
+        # The provider's confirmation form submits itself in a browser; do what its script does.
+        form = re.search(r'<form[^>]*id="op.logoutForm"[^>]*>', res.text)
+        assert form, res.text[:500]
+        action = re.search(r'action="([^"]+)"', form.group(0))
+        assert action
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', res.text))
+        res = await browser.post(
+            str(res.url.join(unescape(action.group(1)))),
+            data={**fields, "logout": "yes"},
+            follow_redirects=True,
+        )
+        assert res.status_code == 200
+        assert "/hub/login" in str(res.url)
+        # Logging in again needs the password: the provider's session is gone.
+        res = await browser.get(f"{stack.hub.url}/hub/oauth_login", follow_redirects=True)
+        assert 'name="password"' in res.text
+    assert stack.idp.stats()["logouts"] == before + 1
