@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -48,10 +50,32 @@ class Stack:
         files = [*self.workdir.rglob("*.log")]
         return {f: f.read_text(errors="replace") for f in files if f.is_file()}
 
+    async def assert_no_token_in_logs(self, users: list[str]) -> None:
+        """Every log of this stack is free of the tokens the users held, and of any JWT."""
+        async with self.admin() as admin:
+            for user in users:
+                res = await admin.get(f"/users/{user}")
+                assert res.status_code == 200, res.text
+                state = res.json().get("auth_state") or {}
+                for key in ("access_token", "refresh_token", "id_token"):
+                    if state.get(key):
+                        self.seen_secrets.add(state[key])
+                token_file = self.hub.token_file(user)
+                if token_file.exists():
+                    self.seen_secrets.add(token_file.read_text().strip())
+        assert self.seen_secrets, "the tests saw no token to look for"
+        logs = self.logs()
+        assert len(logs) >= 4, f"expected hub, provider, reva and refresher logs, found {sorted(logs)}"
+        for path, text in logs.items():
+            for secret in self.seen_secrets:
+                assert secret not in text, f"a token appears in {path}"
+            leaked = JWT.search(text)
+            assert leaked is None, f"a JWT appears in {path} at offset {leaked.start() if leaked else 0}"
 
-@pytest.fixture(scope="module")
-def stack(revad_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    work = tmp_path_factory.mktemp("e2e")
+
+@contextmanager
+def running_stack(revad_binary: Path, work: Path, sso: dict[str, Any] | None = None) -> Iterator[Stack]:
+    """Provider, reva trusting it and the hub, with `sso` values added to the hub's."""
     hub = Hub(work / "hub", reva_gateway="", refresh_margin=8, refresher_margin=5)
     client = Client(
         "jupyterhub", redirect_uris=[hub.callback_url], post_logout_redirect_uris=[f"{hub.url}/hub/login"]
@@ -79,7 +103,8 @@ def stack(revad_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
                         "services": ["e2e"],
                     }
                 ],
-            }
+            },
+            "sso": dict(sso or {}),
         }
         hub.start()
         yield Stack(work, idp, reva, hub, admin_token)
@@ -88,6 +113,12 @@ def stack(revad_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         if reva is not None:
             reva.stop()
         idp.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(revad_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(revad_binary, tmp_path_factory.mktemp("e2e")) as running:
+        yield running
 
 
 @pytest.hookimpl(wrapper=True)

@@ -134,3 +134,7 @@ async def test_logout_ends_the_sso_session(stack: Stack) -> None:
         res = await browser.get(f"{stack.hub.url}/hub/oauth_login", follow_redirects=True)
         assert 'name="password"' in res.text
     assert stack.idp.stats()["logouts"] == before + 1
+
+
+async def test_logs_hold_no_token(stack: Stack) -> None:
+    await stack.assert_no_token_in_logs(["richard", "marie", "einstein"])

@@ -80,7 +80,7 @@ class Hub:
                 "clientId": self.client_id,
                 "clientSecretFile": str(self.workdir / "client_secret"),
                 "callbackUrl": self.callback_url,
-                "scopes": ["openid", "profile", "email"],
+                "scopes": ["openid", "profile", "email", "groups"],
                 "usernameClaim": "preferred_username",
                 "refreshMargin": self.refresh_margin,
                 "postLogoutRedirectUrl": f"{self.url}/hub/login",
