@@ -78,6 +78,10 @@ async def test_server_answers_during_200_mib_upload_and_download(api: Api, jupyt
 
     assert total == size
     assert received.hexdigest() == digest.hexdigest()
+    print(
+        f"upload {upload_seconds:.1f} s, /api/status max {max(upload_latencies) * 1000:.0f} ms; "
+        f"download {download_seconds:.1f} s, /api/status max {max(latencies) * 1000:.0f} ms"
+    )
     for seconds, polled in ((upload_seconds, upload_latencies), (download_seconds, latencies)):
         assert seconds > 2.0, "the transfer was too short to show anything"
         assert len(polled) >= 5
