@@ -7,6 +7,8 @@ contents manager's job.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -69,6 +71,8 @@ class CS3Storage:
             verify = settings.ca_file
         self.data = DataGateway(verify=verify, timeout=settings.call_timeout)
         self.upload_protocol = "tus" if tus_enabled else "simple"
+        # Held only while an upload of that path runs (see upload).
+        self._write_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def close(self) -> None:
         await self.gateway.close()
@@ -184,7 +188,27 @@ class CS3Storage:
         if_match: str | None = None,
         if_not_exist: bool = False,
     ) -> None:
-        """Write a whole file; `if_match` (an etag) or `if_not_exist` guard against lost updates."""
+        """Write a whole file; `if_match` (an etag) or `if_not_exist` guard against lost updates.
+
+        Writes to one path from this client are serialized: reva's local drivers fail
+        (HTTP 500) when two uploads of the same file finish at once, and the last save
+        winning is what a user of one server expects anyway.
+        """
+        lock = self._write_locks.get(path)
+        if lock is None:
+            lock = self._write_locks[path] = asyncio.Lock()
+        async with lock:
+            await self._upload(path, body, size=size, if_match=if_match, if_not_exist=if_not_exist)
+
+    async def _upload(
+        self,
+        path: str,
+        body: AsyncIterable[bytes] | bytes,
+        *,
+        size: int | None,
+        if_match: str | None,
+        if_not_exist: bool,
+    ) -> None:
         req = provider_api_pb2.InitiateFileUploadRequest(ref=ref(path))
         if if_match:
             req.if_match = if_match
