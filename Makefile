@@ -7,12 +7,12 @@ REVA_VERSION := $(shell sed -n 's|^[[:space:]]*\(require \)\{0,1\}github.com/cs3
 REVAD := build/revad-$(REVA_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint format revad venv node clean
+.PHONY: run test bench lint format revad venv node helm clean
 
 run: venv revad node
 	$(PY) -m tests.harness run
 
-test: venv revad node
+test: venv revad node helm
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv revad node
@@ -40,6 +40,29 @@ revad: $(REVAD)
 
 $(REVAD):
 	tests/reva/build.sh $@
+
+# helm for the chart tests, built from its Go module; a present binary is never rebuilt. The
+# ldflags are those of helm's release build: without them helm reports version "v3.22" and
+# assumes Kubernetes 1.20 (client-go v0.37 of helm v3.22.0 means 1.37).
+HELM_VERSION := v3.22.0
+HELM := build/helm-$(HELM_VERSION)
+HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	$(foreach pkg,pkg/lint/rules pkg/chartutil,-X helm.sh/helm/v3/$(pkg).k8sVersionMajor=1 \
+	-X helm.sh/helm/v3/$(pkg).k8sVersionMinor=37)
+helm: $(HELM)
+
+$(HELM):
+	mkdir -p build/helm-gobin
+	GOBIN=$(abspath build/helm-gobin) CGO_ENABLED=0 go install -trimpath -ldflags '$(HELM_LDFLAGS)' \
+		helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv build/helm-gobin/helm $@
+	rmdir build/helm-gobin
+
+# The images (hub, singleuser, token-refresher, proxy) on base images that debootstrap makes once
+# (images/README.md); docker's layer cache makes a rebuild of unchanged images quick.
+.PHONY: images
+images:
+	images/build.sh
 
 # npm packages (the test identity provider, JupyterHub's proxy), reinstalled when the lock changes.
 node: node_modules/.installed

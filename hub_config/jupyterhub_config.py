@@ -96,4 +96,8 @@ if kind == "local":
     c.LocalCS3Spawner.http_timeout = 60
     c.LocalCS3Spawner.start_timeout = 120
 else:
-    raise SettingsError(f"spawner.kind {kind!r}: only 'local' is available in this version")
+    if kind != "kubernetes":
+        raise SettingsError(f"spawner.kind {kind!r}: 'local' or 'kubernetes'")
+    from hub_config.kubernetes import configure_kubespawner
+
+    configure_kubespawner(c, values)

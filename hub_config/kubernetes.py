@@ -1,0 +1,285 @@
+"""User servers on Kubernetes: KubeSpawner, with the token refresher as a native sidecar.
+
+Each user pod runs the Jupyter server with the CS3 contents manager and, beside it, the token
+refresher as a native sidecar (an init container with `restartPolicy: Always`): the kubelet
+starts it first and starts the server only once its startup probe sees the first token
+written. Both share an in-memory `emptyDir` at `/var/run/cs3`, mounted as a directory (a
+`subPath` mount would never see the refresher's atomic renames) and read-only for the server.
+
+The sidecar gets its own environment, mounts and security context through `modify_pod_hook`:
+KubeSpawner's `environment` and `volume_mounts` reach the server container only. The hook
+also hands the sidecar the server's hub API token (`spawner.api_token`), which the hub's
+`/hub/api/cs3/token` endpoint accepts for that user only.
+
+Everything comes from the values tree the chart mounts into the hub (`cs3`, `limits`,
+`singleuser`, `tokenRefresher`, and `spawner`, which the chart fills in).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from hub_config.spawner import TOKEN_FILE, server_args
+from hub_config.values import SettingsError, get_value
+
+TOKEN_DIR = "/var/run/cs3"
+TOKEN_PATH = f"{TOKEN_DIR}/{TOKEN_FILE}"
+READY_FILE = f"{TOKEN_DIR}/ready"
+CA_DIR = "/etc/cs3/ca"
+TOKEN_VOLUME = "cs3-token"
+SIDECAR = "token-refresher"
+
+_QUANTITY = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)([KMGTPE]i|[mkMGTPE])?$")
+_FACTORS = {
+    None: Decimal(1),
+    "m": Decimal("0.001"),
+    **{suffix: Decimal(1000) ** (i + 1) for i, suffix in enumerate("kMGTPE")},
+    **{f"{suffix}i": Decimal(1024) ** (i + 1) for i, suffix in enumerate("KMGTPE")},
+}
+
+
+def quantity(value: str | float, setting: str) -> Decimal:
+    """A Kubernetes quantity ("500m", "2Gi", "1.5") as a number."""
+    match = _QUANTITY.match(str(value).strip())
+    if not match:
+        raise SettingsError(f"hub setting {setting!r}: {value!r} is not a Kubernetes quantity")
+    try:
+        return Decimal(match.group(1)) * _FACTORS[match.group(2)]
+    except InvalidOperation as err:
+        raise SettingsError(f"hub setting {setting!r}: {value!r} is not a Kubernetes quantity") from err
+
+
+def security_context(uid: int, gid: int, read_only_root: bool = True) -> dict[str, Any]:
+    """Container security context of every container of a user pod."""
+    return {
+        "runAsUser": uid,
+        "runAsGroup": gid,
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": read_only_root,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def single_user_args(values: dict[str, Any]) -> list[str]:
+    """The server's CS3 settings, with the CA bundle where the pod mounts it."""
+    cs3 = dict(get_value("cs3", {}, values))
+    ca = get_value("cs3.caSecret", {}, values)
+    if ca.get("name"):
+        cs3["caFile"] = f"{CA_DIR}/{ca.get('key') or 'ca.crt'}"
+    return server_args({**values, "cs3": cs3}, TOKEN_PATH)
+
+
+def tmp_size_limit(values: dict[str, Any]) -> str:
+    """/tmp holds chunked uploads until their last chunk (the contents manager's spool):
+    room for two of the largest allowed, at least `singleuser.scratchSizeLimit`."""
+    scratch = str(get_value("singleuser.scratchSizeLimit", "1Gi", values))
+    upload_mb = int(get_value("limits.maxUploadSizeMb", 0, values))
+    needed = 2 * upload_mb * 1024**2
+    if needed > quantity(scratch, "singleuser.scratchSizeLimit"):
+        return f"{2 * upload_mb}Mi"
+    return scratch
+
+
+def _resource_traits(c: Any, resources: dict[str, Any]) -> None:
+    """cpu and memory as KubeSpawner's guarantees and limits (they also set CPU_/MEM_ env
+    variables in the server); any other resource passes through unchanged."""
+    for kind, trait_prefix in (("requests", "guarantee"), ("limits", "limit")):
+        extra: dict[str, str] = {}
+        for name, value in (resources.get(kind) or {}).items():
+            setting = f"singleuser.resources.{kind}.{name}"
+            if name == "cpu":
+                setattr(c.KubeSpawner, f"cpu_{trait_prefix}", float(quantity(value, setting)))
+            elif name == "memory":
+                setattr(c.KubeSpawner, f"mem_{trait_prefix}", int(quantity(value, setting)))
+            else:
+                extra[name] = str(value)
+        if extra:
+            setattr(c.KubeSpawner, f"extra_resource_{trait_prefix}s", extra)
+
+
+def configure_kubespawner(c: Any, values: dict[str, Any]) -> None:
+    """Configure JupyterHub (`c`) to spawn user servers with KubeSpawner from the values."""
+    from kubespawner import KubeSpawner
+
+    if not get_value("cs3.gateway", "", values):
+        raise SettingsError("hub setting 'cs3.gateway' is required (the reva gateway, host:port)")
+    uid = int(get_value("singleuser.uid", 1000, values))
+    gid = int(get_value("singleuser.gid", 1000, values))
+    home = get_value("singleuser.homeDir", "/home/jovyan", values)
+    scratch_limit = get_value("singleuser.scratchSizeLimit", "1Gi", values)
+
+    c.JupyterHub.spawner_class = KubeSpawner
+    # User pods outlive a hub restart (an upgrade, a rescheduled hub): the new hub finds them.
+    c.JupyterHub.cleanup_servers = False
+    spawner = c.KubeSpawner
+    image = get_value("singleuser.image", {}, values)
+    if not image.get("repository") or not image.get("tag"):
+        raise SettingsError("hub setting 'singleuser.image' needs a repository and a tag")
+    spawner.image = f"{image['repository']}:{image['tag']}"
+    spawner.image_pull_policy = image.get("pullPolicy", "IfNotPresent")
+    pull_secrets = list(get_value("spawner.imagePullSecrets", [], values))
+    if pull_secrets:
+        spawner.image_pull_secrets = pull_secrets
+    # The CS3 settings travel as arguments, which KubeSpawner passes on verbatim: the root
+    # path's `{username}` fields reach the contents manager unexpanded (KubeSpawner's own
+    # templating applies to environment, labels, volumes and the like, not to arguments).
+    spawner.cmd = list(get_value("singleuser.cmd", ["jupyterhub-singleuser"], values))
+    spawner.args = single_user_args(values)
+    # Values are KubeSpawner templates ({username}); literal braces are doubled in the values.
+    spawner.environment = {
+        # The image's files are read-only: everything a server writes goes under its home.
+        "HOME": home,
+        **{str(name): str(value) for name, value in get_value("singleuser.extraEnv", {}, values).items()},
+    }
+    spawner.default_url = get_value("singleuser.defaultUrl", "/lab", values)
+    spawner.working_dir = home
+    spawner.start_timeout = int(get_value("singleuser.startTimeout", 300, values))
+    spawner.http_timeout = 60
+    _resource_traits(c, get_value("singleuser.resources", {}, values))
+    node_selector = get_value("singleuser.nodeSelector", {}, values)
+    if node_selector:
+        spawner.node_selector = dict(node_selector)
+    tolerations = get_value("singleuser.tolerations", [], values)
+    if tolerations:
+        spawner.tolerations = list(tolerations)
+
+    # Where and how the pods run.
+    namespace = get_value("spawner.namespace", None, values)
+    if namespace:
+        spawner.namespace = namespace
+    spawner.component_label = get_value("spawner.componentLabel", "singleuser-server", values)
+    spawner.common_labels = {
+        "app.kubernetes.io/managed-by": "kubespawner",
+        **get_value("spawner.commonLabels", {}, values),
+    }
+    # Files live in CS3: no per-user volume claim, and no Kubernetes API access from the pod.
+    spawner.storage_pvc_ensure = False
+    spawner.automount_service_account_token = False
+
+    # Security: non-root, nothing to escalate to, the image's files read-only; the home and
+    # /tmp are scratch emptyDirs.
+    spawner.uid = uid
+    spawner.gid = gid
+    spawner.fs_gid = gid
+    spawner.allow_privilege_escalation = False
+    spawner.pod_security_context = {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": gid,
+        "fsGroup": gid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    spawner.container_security_context = security_context(uid, gid)
+    spawner.volumes = [
+        {"name": "home", "emptyDir": {"sizeLimit": scratch_limit}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": tmp_size_limit(values)}},
+    ]
+    spawner.volume_mounts = [
+        {"name": "home", "mountPath": home},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    spawner.modify_pod_hook = TokenRefresherSidecar(values)
+
+
+class TokenRefresherSidecar:
+    """KubeSpawner's `modify_pod_hook`: the token volume and the token refresher sidecar."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        image = get_value("tokenRefresher.image", {}, values)
+        if not image.get("repository") or not image.get("tag"):
+            raise SettingsError("hub setting 'tokenRefresher.image' needs a repository and a tag")
+        self.image = f"{image['repository']}:{image['tag']}"
+        self.pull_policy = image.get("pullPolicy", "IfNotPresent")
+        self.command = list(get_value("tokenRefresher.command", ["cs3-token-refresher"], values))
+        self.margin = int(get_value("tokenRefresher.margin", 60, values))
+        self.startup_timeout = int(get_value("tokenRefresher.startupTimeoutSeconds", 60, values))
+        self.health_port = int(get_value("tokenRefresher.healthPort", 8099, values))
+        self.log_level = str(get_value("tokenRefresher.logLevel", "INFO", values))
+        self.resources = dict(get_value("tokenRefresher.resources", {}, values))
+        self.uid = int(get_value("singleuser.uid", 1000, values))
+        self.gid = int(get_value("singleuser.gid", 1000, values))
+        ca = get_value("cs3.caSecret", {}, values)
+        self.ca_secret = ca.get("name") or ""
+
+    def __call__(self, spawner: Any, pod: Any) -> Any:
+        from kubernetes_asyncio.client.models import (
+            V1Container,
+            V1ContainerPort,
+            V1EmptyDirVolumeSource,
+            V1EnvVar,
+            V1HTTPGetAction,
+            V1Probe,
+            V1ResourceRequirements,
+            V1SecretVolumeSource,
+            V1Volume,
+            V1VolumeMount,
+        )
+
+        spec = pod.spec
+        volumes = [v for v in spec.volumes or [] if v.name not in (TOKEN_VOLUME, "cs3-ca")]
+        volumes.append(
+            V1Volume(
+                name=TOKEN_VOLUME,
+                # In memory: the token never touches the node's disk.
+                empty_dir=V1EmptyDirVolumeSource(medium="Memory", size_limit="1Mi"),
+            )
+        )
+        if self.ca_secret:
+            volumes.append(
+                V1Volume(
+                    name="cs3-ca", secret=V1SecretVolumeSource(secret_name=self.ca_secret, default_mode=0o444)
+                )
+            )
+        spec.volumes = volumes
+
+        notebook = next(c for c in spec.containers if c.name == "notebook")
+        mounts = [m for m in notebook.volume_mounts or [] if m.name not in (TOKEN_VOLUME, "cs3-ca")]
+        mounts.append(V1VolumeMount(name=TOKEN_VOLUME, mount_path=TOKEN_DIR, read_only=True))
+        if self.ca_secret:
+            mounts.append(V1VolumeMount(name="cs3-ca", mount_path=CA_DIR, read_only=True))
+        notebook.volume_mounts = mounts
+
+        ready = V1HTTPGetAction(path="/ready", port="token-health")
+        env = {
+            "JUPYTERHUB_API_URL": spawner.hub.api_url,
+            "JUPYTERHUB_API_TOKEN": spawner.api_token,
+            "JUPYTERHUB_USER": spawner.user.name,
+            "CS3_TOKEN_PATH": TOKEN_PATH,
+            "CS3_TOKEN_READY_FILE": READY_FILE,
+            "CS3_TOKEN_REFRESH_MARGIN": str(self.margin),
+            "CS3_TOKEN_HEALTH_PORT": str(self.health_port),
+            # The kubelet probes the pod's address, not the loopback.
+            "CS3_TOKEN_HEALTH_HOST": "0.0.0.0",
+            "CS3_TOKEN_LOG_LEVEL": self.log_level,
+        }
+        sidecar = V1Container(
+            name=SIDECAR,
+            image=self.image,
+            image_pull_policy=self.pull_policy,
+            command=self.command,
+            # A native sidecar: runs for the pod's whole life, started before the server.
+            restart_policy="Always",
+            env=[V1EnvVar(name=name, value=value) for name, value in env.items()],
+            ports=[V1ContainerPort(name="token-health", container_port=self.health_port)],
+            # The server starts only after the first token is written.
+            startup_probe=V1Probe(
+                http_get=ready, period_seconds=1, timeout_seconds=2, failure_threshold=self.startup_timeout
+            ),
+            liveness_probe=V1Probe(
+                http_get=V1HTTPGetAction(path="/health", port="token-health"),
+                period_seconds=20,
+                timeout_seconds=5,
+                failure_threshold=6,
+            ),
+            resources=V1ResourceRequirements(
+                requests=self.resources.get("requests"), limits=self.resources.get("limits")
+            ),
+            security_context=security_context(self.uid, self.gid),
+            volume_mounts=[V1VolumeMount(name=TOKEN_VOLUME, mount_path=TOKEN_DIR)],
+        )
+        spec.init_containers = [c for c in spec.init_containers or [] if c.name != SIDECAR] + [sidecar]
+        return pod
