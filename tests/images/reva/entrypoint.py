@@ -1,0 +1,55 @@
+"""Render revad's config like tests/harness/reva.py does, for a container, and exec revad.
+
+The same template (tests/harness/revad.toml.tmpl) and users file, with fresh secrets per
+start. The differences from a harness run: revad listens on 0.0.0.0 (gRPC 19000, HTTP
+19001), and the data gateway URL that reva hands to clients is `REVA_PUBLIC_HTTP_URL`
+(default http://reva:19001, the container's name on the test's docker network).
+"""
+
+import os
+import secrets
+from pathlib import Path
+from string import Template
+
+ETC = Path("/etc/revad")
+HOME = Path("/var/lib/reva")
+GRPC_PORT = 19000
+HTTP_PORT = 19001
+
+
+def main() -> None:
+    public_http = os.environ.get("REVA_PUBLIC_HTTP_URL", f"http://reva:{HTTP_PORT}").rstrip("/")
+    storage = HOME / "storage"
+    storage.mkdir(exist_ok=True)
+    users = HOME / "users.json"
+    users.write_text(Template((ETC / "users.json").read_text()).substitute(idp="http://localhost:20080"))
+    groups = HOME / "groups.json"
+    groups.write_text("[]\n")
+    # The gateway reaches its own services at this address; only the listener is widened below.
+    internal = f"127.0.0.1:{GRPC_PORT}"
+    text = Template((ETC / "revad.toml.tmpl").read_text()).substitute(
+        log_level=os.environ.get("REVA_LOG_LEVEL", "info"),
+        grpc_address=internal,
+        http_address=f"0.0.0.0:{HTTP_PORT}",
+        http_url=public_http,
+        jwt_secret=secrets.token_hex(16),
+        transfer_secret=secrets.token_hex(16),
+        reva_token_ttl=int(os.environ.get("REVA_TOKEN_TTL", "3600")),
+        users_file=users,
+        groups_file=groups,
+        storage_root=storage,
+        mount_id="123e4567-e89b-12d3-a456-426655440000",
+        bearer_rule="",
+        oidc_block="",
+    )
+    listener = f'[grpc]\naddress = "{internal}"'
+    if listener not in text:
+        raise SystemExit("reva-entrypoint: the template's [grpc] address line changed; update entrypoint.py")
+    text = text.replace(listener, f'[grpc]\naddress = "0.0.0.0:{GRPC_PORT}"')
+    config = HOME / "revad.toml"
+    config.write_text(text)
+    os.execv("/usr/local/bin/revad", ["revad", "-c", str(config), "-p", str(HOME / "revad.pid")])
+
+
+if __name__ == "__main__":
+    main()
