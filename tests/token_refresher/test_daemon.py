@@ -57,6 +57,8 @@ async def test_token_is_fetched_again_before_it_expires(
         assert target.stat().st_mtime < expires_at - 0.5
     assert len(hub.requests) == 3  # one request per token: no polling in between
     assert logs.count("First token written", 20) == 1
+    # The daemon logs a refresh just after replacing the file: wait for the line, bounded.
+    await wait_for(lambda: logs.count("Token refreshed", 20) >= 2, 2, "the second refresh logged")
     assert logs.count("Token refreshed", 20) == 2
     assert await running.stop() == 0
 
