@@ -16,8 +16,8 @@ test: venv revad node helm
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv revad node
-	mkdir -p bench/results
-	$(PY) -m bench.chunked_upload_rss | tee bench/results/chunked_upload_rss.md
+	$(PY) -m pip install --quiet --disable-pip-version-check matplotlib
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
