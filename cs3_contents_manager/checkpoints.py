@@ -60,7 +60,7 @@ class CS3FileCheckpoints(AsyncCheckpoints):
                 raise HTTPError(400, f"Directories have no checkpoints: {path}")
             await storage.ensure_folder(await self._cs3(posixpath.dirname(cp_path)))
             target = await self._cs3(cp_path)
-            await storage.copy_file(await self._cs3(path), target)
+            await storage.copy_file(await self._cs3(path), target, size=source.size)
             return self._model(await storage.stat(target))
 
     async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:

@@ -495,7 +495,9 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             target = destination
         self._check_upload_size(target, int(info.size))
         with http_errors(path):
-            await self.storage.copy_file(await self.cs3_path(path), await self.cs3_path(target))
+            await self.storage.copy_file(
+                await self.cs3_path(path), await self.cs3_path(target), size=int(info.size)
+            )
         return target
 
     async def _copy_folder(self, path: str, destination: str, from_name: str) -> str:
@@ -524,7 +526,8 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
                 if models.is_dir(entry):
                     await self._copy_tree(child, f"{dst}/{name}")
                 else:
-                    await self.storage.copy_file(entry.path, await self.cs3_path(f"{dst}/{name}"))
+                    target = await self.cs3_path(f"{dst}/{name}")
+                    await self.storage.copy_file(entry.path, target, size=int(entry.size))
 
     async def check_folder_size(self, path: str) -> None:
         """Refuse (400) to copy a folder larger than max_copy_folder_size_mb."""

@@ -99,7 +99,6 @@ class GatewayClient:
         op: str,
         path: str | None = None,
         timeout: float | None = None,
-        ok_codes: tuple[int, ...] = (code_pb2.CODE_OK,),
     ) -> Any:
         """Call `method` as the session's user and return the response whose status is OK."""
         if self.session is None:
@@ -116,21 +115,16 @@ class GatewayClient:
                     path=path,
                     timeout=timeout,
                 )
-            except errors.TokenRejected:
-                # reva refused the token before running the call: safe to repeat once.
+                if res.status.code != code_pb2.CODE_OK:
+                    raise errors.from_status(res.status, op, path)
+                return res
+            except errors.SessionExpired:
+                # Refused by reva's auth interceptor or answered UNAUTHENTICATED: the call did
+                # not run, so one repeat with a new login is safe.
                 if attempt:
                     raise
                 log.info("Storage rejected the session during %s; logging in again", op)
                 token = await self.session.refresh(token)
-                continue
-            code = res.status.code
-            if code in ok_codes:
-                return res
-            if code == code_pb2.CODE_UNAUTHENTICATED and attempt == 0:
-                log.info("Storage rejected the session during %s; logging in again", op)
-                token = await self.session.refresh(token)
-                continue
-            raise errors.from_status(res.status, op, path)
         raise AssertionError("unreachable")
 
     async def _invoke(

@@ -255,9 +255,15 @@ class CS3Storage:
         ) as chunks:
             yield chunks
 
-    async def copy_file(self, src: str, dst: str, *, if_not_exist: bool = False) -> None:
-        """Copy a file through this process, streamed: CS3 has no server-side copy."""
-        size = (await self.stat(src)).size
+    async def copy_file(
+        self, src: str, dst: str, *, size: int | None = None, if_not_exist: bool = False
+    ) -> None:
+        """Copy a file through this process, streamed: CS3 has no server-side copy.
+
+        `size` saves a Stat when the caller has just looked at the source.
+        """
+        if size is None:
+            size = (await self.stat(src)).size
         async with self.download(src) as chunks:
             await self.upload(dst, chunks, size=size, if_not_exist=if_not_exist)
 

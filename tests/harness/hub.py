@@ -20,6 +20,7 @@ import httpx
 import yaml
 
 from .ports import free_port
+from .process import log_tail, stop_process
 from .reva import REPO
 
 CHP = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -141,23 +142,10 @@ class Hub:
         raise HubError(f"JupyterHub not ready within {timeout:.0f} s ({last})\n{self.log_tail()}")
 
     def stop(self, timeout: float = 20.0) -> None:
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(self.process, signal.SIGTERM, timeout)
 
     def log_tail(self, lines: int = 60) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return "(JupyterHub wrote no log)"
-        body = "\n".join(text[-lines:])
-        return f"--- JupyterHub log (last {lines} lines) ---\n{body}"
+        return log_tail(self.log_path, "JupyterHub", lines)
 
 
 FORM = re.compile(r"<form[^>]*action=\"([^\"]*)\"", re.I)

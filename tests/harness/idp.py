@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 
 from .ports import free_port, port_in_use
+from .process import log_tail, stop_process
 from .reva import DEMO_USERS, REPO
 
 SERVER = REPO / "tests" / "idp" / "server.mjs"
@@ -281,27 +282,14 @@ class IdentityProvider:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it does not exit in time."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(self.process, signal.SIGTERM, timeout)
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return "(the identity provider wrote no log)"
-        body = "\n".join(text[-lines:])
-        return f"--- identity provider log (last {lines} lines) ---\n{body}"
+        return log_tail(self.log_path, "the identity provider", lines)
 
     def __enter__(self) -> IdentityProvider:
         self.start()

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from .ports import free_port
+from .process import log_tail, stop_process
 
 
 class JupyterError(RuntimeError):
@@ -109,23 +110,10 @@ class JupyterServer:
         raise JupyterError(f"jupyter server not ready within {timeout:.0f} s ({last})\n{self.log_tail()}")
 
     def stop(self, timeout: float = 10.0) -> None:
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(self.process, signal.SIGTERM, timeout)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return "(jupyter server wrote no log)"
-        body = "\n".join(text[-lines:])
-        return f"--- jupyter server log (last {lines} lines) ---\n{body}"
+        return log_tail(self.log_path, "jupyter server", lines)
 
 
 def seed_settings(

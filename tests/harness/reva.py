@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -24,6 +23,7 @@ from cs3.gateway.v1beta1 import gateway_api_pb2, gateway_api_pb2_grpc
 from cs3.rpc.v1beta1 import code_pb2
 
 from .ports import free_port, port_in_use
+from .process import log_tail, stop_process
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -31,8 +31,6 @@ GO_MODULE = REPO / "tests" / "reva"
 
 # The demo accounts of reva's own users file; the identity provider of the end-to-end tests
 # knows the same names and passwords.
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
 DEMO_USERS: dict[str, str] = {
     "einstein": "relativity",
     "marie": "radioactivity",
@@ -233,15 +231,7 @@ class Revad:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGINT first, as revad expects for a graceful stop; SIGKILL if it does not obey."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(self.process, signal.SIGINT, timeout)
 
     def kill(self) -> None:
         """Kill revad without a chance to clean up, as a crash would."""
@@ -254,12 +244,7 @@ class Revad:
         return self.process is not None and self.process.poll() is None
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = ANSI.sub("", self.log_path.read_text(errors="replace")).splitlines()
-        except FileNotFoundError:
-            return "(revad wrote no log)"
-        body = "\n".join(text[-lines:])
-        return f"--- revad log (last {lines} lines) ---\n{body}"
+        return log_tail(self.log_path, "revad", lines)
 
     def __enter__(self) -> Revad:
         self.start()
