@@ -64,9 +64,16 @@ class CS3FilesHandler(JupyterHandler):
         with http_errors(path):
             async with cm.storage.download(await cm.cs3_path(path)) as chunks:
                 try:
+                    # One flush in flight: the next piece is read from the storage while the
+                    # previous one is still being sent (tornado allows one pending flush).
+                    sending = None
                     async for chunk in chunks:
+                        if sending is not None:
+                            await sending
                         self.write(chunk)
-                        await self.flush()
+                        sending = self.flush()
+                    if sending is not None:
+                        await sending
                 except errors.CS3Error:
                     # Headers are gone already: cut the connection so the client sees a
                     # truncated transfer rather than a complete-looking file.

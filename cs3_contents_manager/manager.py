@@ -8,8 +8,8 @@ of the narrow filesystem in `cs3.storage`; `CS3LargeFileManager` adds chunked up
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
+import fnmatch
 import hashlib
 import os
 import re
@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,15 @@ from .paths import expand_root, is_hidden_path, split_api_path, to_api_path, to_
 
 MiB = 1024 * 1024
 COPY_PATTERN = re.compile(r"\-Copy\d*\.")
+
+
+@lru_cache(maxsize=8)
+def _hidden_names(globs: tuple[str, ...]) -> re.Pattern[str] | None:
+    """All of hide_globs as one regular expression: a listing of thousands of entries would
+    otherwise run every glob against every name."""
+    if not globs:
+        return None
+    return re.compile("|".join(fnmatch.translate(glob) for glob in globs))
 
 
 @contextmanager
@@ -182,6 +192,10 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
 
     # -- lookups ---------------------------------------------------------------------------
 
+    def should_list(self, name: str) -> bool:
+        hidden = _hidden_names(tuple(self.hide_globs))
+        return hidden is None or hidden.match(name) is None
+
     async def _stat(self, path: str) -> Any | None:
         try:
             return await self.storage.stat(await self.cs3_path(path))
@@ -272,9 +286,9 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
                 "that can be opened in the browser; download it instead",
             )
 
-    async def _read_bytes(self, path: str) -> bytes:
+    async def _read_bytes(self, path: str, size: int | None = None) -> bytes | bytearray:
         with http_errors(path):
-            return await self.storage.read(await self.cs3_path(path))
+            return await self.storage.read(await self.cs3_path(path), size)
 
     async def _hash_of(self, path: str) -> str:
         digest = hashlib.new(self.hash_algorithm)
@@ -291,7 +305,7 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
         data: bytes | None = None
         if content:
             self._check_open_size(path, int(info.size))
-            data = await self._read_bytes(path)
+            data = await self._read_bytes(path, int(info.size))
             if kind == "notebook":
                 self._fill_notebook(model, path, data)
             else:
@@ -323,7 +337,7 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
                 if format == "text":
                     raise HTTPError(400, f"{path} is not UTF-8 encoded", reason="bad format") from e
         if model["content"] is None:
-            model["content"] = base64.encodebytes(data).decode("ascii")
+            model["content"] = binascii.b2a_base64(data, newline=False).decode("ascii")
             model["format"] = "base64"
         if model["mimetype"] is None:
             model["mimetype"] = {"text": "text/plain", "base64": "application/octet-stream"}[model["format"]]
@@ -345,8 +359,8 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             return content.encode("utf8")
         if format == "base64":
             try:
-                return base64.b64decode(content.encode("ascii"), validate=False)
-            except (binascii.Error, UnicodeError) as e:
+                return binascii.a2b_base64(content)
+            except (binascii.Error, ValueError) as e:
                 raise HTTPError(400, f"Encoding error saving {path}: {e}") from e
         raise HTTPError(400, "Must specify format of file contents as 'text' or 'base64'")
 
@@ -450,9 +464,14 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
         with http_errors(old_path):
             if await self._stat(new_path) is not None:
                 raise HTTPError(409, f"File already exists: {new_path}")
-            if await self._stat(old_path) is None:
-                raise HTTPError(404, f"File or directory does not exist: {old_path}")
-            await self.storage.move(await self.cs3_path(old_path), await self.cs3_path(new_path))
+            try:
+                await self.storage.move(await self.cs3_path(old_path), await self.cs3_path(new_path))
+            except errors.CS3Error:
+                # Storages differ in how they report a missing source (reva's local drivers
+                # answer INTERNAL): look, but only once the move has failed.
+                if await self._stat(old_path) is None:
+                    raise HTTPError(404, f"File or directory does not exist: {old_path}") from None
+                raise
 
     async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
         """Copy a file or a folder, streaming each file once through this server.

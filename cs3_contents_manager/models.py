@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from cs3.storage.provider.v1beta1 import resources_pb2
@@ -46,6 +47,24 @@ def writable(info: resources_pb2.ResourceInfo) -> bool:
     return bool(perms.create_container if is_dir(info) else perms.initiate_file_upload)
 
 
+@lru_cache(maxsize=1024)
+def _mimetype_of_suffix(suffix: str) -> str | None:
+    return mimetypes.guess_type(f"x{suffix}")[0]
+
+
+def mimetype(api_path: str) -> str | None:
+    """The file's mimetype by its name; cached by extension, since a listing of thousands of
+    files has only a handful of them and the lookup dominates building each entry."""
+    name = api_path.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    if dot <= 0:
+        return mimetypes.guess_type(name)[0]
+    # Compound suffixes (.tar.gz) map to an encoding, not a type: leave those to mimetypes.
+    if name.count(".") > 1:
+        return mimetypes.guess_type(name)[0]
+    return _mimetype_of_suffix(name[dot:])
+
+
 def base_model(
     api_path: str, info: resources_pb2.ResourceInfo, kind: str, logger: logging.Logger = log
 ) -> dict[str, Any]:
@@ -59,7 +78,7 @@ def base_model(
         "created": modified,
         "content": None,
         "format": None,
-        "mimetype": mimetypes.guess_type(api_path)[0] if kind == "file" else None,
+        "mimetype": mimetype(api_path) if kind == "file" else None,
         "size": None if kind == "directory" else int(info.size),
         "writable": writable(info),
         "hash": None,

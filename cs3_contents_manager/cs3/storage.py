@@ -267,13 +267,36 @@ class CS3Storage:
         async with self.download(src) as chunks:
             await self.upload(dst, chunks, size=size, if_not_exist=if_not_exist)
 
-    async def read(self, path: str) -> bytes:
-        """A whole (small) file: notebooks and text the browser opens."""
-        parts = []
+    async def read(self, path: str, size: int | None = None) -> bytes | bytearray:
+        """A whole (small) file: notebooks and text the browser opens.
+
+        With the size known (the caller has just looked), the bytes land in one buffer
+        allocated up front, instead of a list of chunks joined into a second copy.
+        """
+        if size is None:
+            parts = []
+            async with self.download(path) as chunks:
+                async for chunk in chunks:
+                    parts.append(chunk)
+            return b"".join(parts)
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        filled = 0
         async with self.download(path) as chunks:
             async for chunk in chunks:
-                parts.append(chunk)
-        return b"".join(parts)
+                end = filled + len(chunk)
+                if end > size:
+                    # The file grew since it was looked at: keep what arrives.
+                    view.release()
+                    buffer[filled:] = chunk
+                    view = memoryview(buffer)
+                else:
+                    view[filled:end] = chunk
+                filled = end
+        view.release()
+        if filled < size:
+            del buffer[filled:]
+        return buffer
 
 
 __all__ = ["CONTAINER", "FILE", "CS3Storage", "ResourceInfo"]

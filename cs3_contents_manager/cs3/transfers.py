@@ -17,8 +17,6 @@ from . import errors
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1024 * 1024
-
 # What reva's data providers answer on success, by protocol: simple PUT answers 200 or 201,
 # some drivers 204; a TUS PATCH answers 204.
 UPLOAD_OK = {200, 201, 204}
@@ -35,6 +33,9 @@ class DataGateway:
             timeout=httpx.Timeout(timeout, connect=10.0),
             follow_redirects=False,
             trust_env=False,
+            # Keep as many connections alive as a burst of concurrent opens uses (httpx keeps
+            # 20), so the next burst does not pay for new connections.
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
         )
 
     async def close(self) -> None:
@@ -100,7 +101,7 @@ class DataGateway:
                 if res.status_code != 200:
                     body = (await res.aread()).decode(errors="replace")
                     raise errors.from_http(res.status_code, "download", path, body)
-                yield _guarded(res.aiter_raw(CHUNK), path)
+                yield _guarded(res.aiter_raw(), path)
         except httpx.TransportError as err:
             raise errors.unavailable("download", path, err) from err
 
