@@ -201,6 +201,15 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             return await self.storage.stat(await self.cs3_path(path))
         except errors.NotFound:
             return None
+        except errors.CS3Error as err:
+            # reva's local drivers answer INTERNAL, not NOT_FOUND, for a path below a file
+            # (ENOTDIR): when the parent is no folder, the path simply does not exist.
+            parent = path.strip("/").rpartition("/")[0]
+            if type(err) is errors.CS3Error and parent:
+                info = await self._stat(parent)
+                if info is None or not models.is_dir(info):
+                    return None
+            raise
 
     async def dir_exists(self, path: str) -> bool:
         path = path.strip("/")
@@ -356,7 +365,11 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
         if not isinstance(content, str):
             raise HTTPError(400, f"The content of {path} must be a string")
         if format == "text" or format is None:
-            return content.encode("utf8")
+            try:
+                return content.encode("utf8")
+            except UnicodeEncodeError as e:
+                # JSON can carry lone surrogates ("\udc80"), which no UTF-8 file can hold.
+                raise HTTPError(400, f"The content of {path} is not valid Unicode text ({e.reason})") from e
         if format == "base64":
             try:
                 return binascii.a2b_base64(content)
@@ -403,6 +416,12 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
                 text = nbformat.writes(
                     nb, version=nbformat.NO_CONVERT, capture_validation_error=validation_error
                 )
+            except (AttributeError, KeyError, TypeError, ValueError, ImportError, RecursionError) as e:
+                # Not a notebook nbformat can write (no object, no or an unknown nbformat
+                # version, cells without their fields, text that is not Unicode): the request
+                # is at fault, so the user gets a 400 naming the problem, not a server error.
+                self.log.info("Refusing invalid notebook %s: %r", path, e)
+                raise HTTPError(400, f"Invalid notebook content for {path}: {e!r}") from e
             except Exception as e:
                 self.log.exception("Error while saving file: %s", path)
                 raise HTTPError(500, f"Unexpected error while saving file: {path} {e}") from e
@@ -426,6 +445,43 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
         self.run_post_save_hooks(model=saved, os_path=await self.cs3_path(path))
         self.emit(data={"action": "save", "path": path})
         return saved
+
+    # -- request validation ----------------------------------------------------------------
+
+    async def new(self, model: dict[str, Any] | None = None, path: str = "") -> dict[str, Any]:
+        """Refuse to put a file where a folder is: a reva upload replaces the folder, and
+        everything in it is gone (jupyter_server's PUT lands here whenever no *file* exists)."""
+        kind = model.get("type") if isinstance(model, dict) else None
+        clean = path.strip("/") if isinstance(path, str) else path
+        if kind != "directory" and clean and await self.dir_exists(clean):
+            raise HTTPError(400, f"{clean} is a directory; a file cannot replace it")
+        try:
+            return await super().new(model, path)
+        except HTTPError as err:
+            await self._refuse_missing_parent(err, clean)
+            raise
+
+    async def _refuse_missing_parent(self, err: HTTPError, path: str) -> None:
+        """reva's local drivers fail with INTERNAL when a write's folder is missing or is a
+        file; once a write has failed so, say which folder is missing (404)."""
+        parent = path.rpartition("/")[0]
+        if err.status_code >= 500 and parent and not await self.dir_exists(parent):
+            raise HTTPError(404, f"No such directory: {parent}") from None
+
+    async def new_untitled(self, path: str = "", type: str = "", ext: str = "") -> dict[str, Any]:
+        if not isinstance(ext, str):
+            raise HTTPError(400, f"The extension must be a string, not {ext!r}")
+        return await super().new_untitled(path=path, type=type, ext=ext)
+
+    async def update(self, model: dict[str, Any], path: str) -> dict[str, Any]:
+        new_path = model.get("path", path) if isinstance(model, dict) else None
+        if not isinstance(new_path, str):
+            raise HTTPError(400, f"The new path must be a string, not {new_path!r}")
+        try:
+            return await super().update(model, path)
+        except HTTPError as err:
+            await self._refuse_missing_parent(err, new_path.strip("/"))
+            raise
 
     # -- delete, rename, copy --------------------------------------------------------------
 
@@ -461,6 +517,8 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             raise HTTPError(400, "Cannot rename to the root directory")
         if not self.allow_hidden and (is_hidden_path(old_path) or is_hidden_path(new_path)):
             raise HTTPError(400, f"Cannot rename file or directory {old_path!r}")
+        if new_path.startswith(old_path + "/"):
+            raise HTTPError(400, f"Cannot move {old_path} into itself")
         with http_errors(old_path):
             if await self._stat(new_path) is not None:
                 raise HTTPError(409, f"File already exists: {new_path}")

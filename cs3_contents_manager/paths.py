@@ -14,21 +14,41 @@ import string
 from tornado.web import HTTPError
 
 FORBIDDEN_CHARS = ("\x00", "\\")
+# POSIX NAME_MAX and PATH_MAX, which EOS and reva's local drivers share. reva reports longer
+# names only as an internal error, so they are refused here, before the storage sees them.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
+
+
+def _utf8_length(path: str, text: str) -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON allows "\udc80"): no storage can hold such a name.
+        raise HTTPError(400, f"{path!r} is not a valid file name: it is not Unicode text") from None
 
 
 def split_api_path(path: str) -> list[str]:
-    """The segments of an API path; 404 for anything that is not a plain relative path."""
+    """The segments of an API path; 404 for anything that is not a plain relative path, 400
+    for names no storage can hold (not text, or longer than a file system allows)."""
+    if not isinstance(path, str):
+        raise HTTPError(400, f"A path must be a string, not {type(path).__name__}")
     parts = [p for p in path.strip("/").split("/") if p]
     for part in parts:
         if part in (".", "..") or any(c in part for c in FORBIDDEN_CHARS):
             raise HTTPError(404, f"{path!r} is outside root contents directory")
+        if _utf8_length(path, part) > MAX_NAME_BYTES:
+            raise HTTPError(400, f"File name too long (more than {MAX_NAME_BYTES} bytes): {part[:40]}…")
     return parts
 
 
 def to_cs3_path(root: str, path: str) -> str:
     parts = split_api_path(path)
     base = root.rstrip("/") or ""
-    return "/".join([base, *parts]) if parts else (base or "/")
+    cs3_path = "/".join([base, *parts]) if parts else (base or "/")
+    if len(cs3_path.encode("utf-8")) > MAX_PATH_BYTES:
+        raise HTTPError(400, f"Path too long (more than {MAX_PATH_BYTES} bytes): {path[:40]}…")
+    return cs3_path
 
 
 def to_api_path(root: str, cs3_path: str) -> str:
