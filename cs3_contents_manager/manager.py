@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import errno
 import fnmatch
 import hashlib
 import os
@@ -17,7 +18,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -138,14 +139,40 @@ class CS3FileManagerMixin(LoggingConfigurable):
         return to_cs3_path(await self.cs3_root(), api_path)
 
 
+# Chunks are written to the spool file a few MiB at a time: one hand-off to a thread per
+# batch rather than per 1 MiB chunk, which under load costs more than the write itself.
+SPOOL_BATCH = 8 * MiB
+
+
+def _write_all(file: Any, pieces: list[bytes]) -> None:
+    file.writelines(pieces)
+    file.flush()
+
+
 @dataclass
 class _Spool:
     """A chunked upload in progress: chunks land in a private local file, uploaded at the end."""
 
     file: Any
     path: Path
-    size: int
-    touched: float
+    size: int = 0
+    touched: float = field(default_factory=time.monotonic)
+    pending: list[bytes] = field(default_factory=list)
+    pending_size: int = 0
+
+    async def append(self, data: bytes) -> None:
+        self.pending.append(data)
+        self.pending_size += len(data)
+        self.size += len(data)
+        self.touched = time.monotonic()
+        if self.pending_size >= SPOOL_BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write what is pending; the file then holds all `size` bytes."""
+        if self.pending:
+            pieces, self.pending, self.pending_size = self.pending, [], 0
+            await asyncio.to_thread(_write_all, self.file, pieces)
 
 
 class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
@@ -717,7 +744,7 @@ class CS3LargeFileManager(CS3FileContentsManager):
             if spool is not None:
                 self._close_spool(path)
             fd, name = tempfile.mkstemp(dir=self._spool_folder())
-            spool = _Spool(os.fdopen(fd, "w+b"), Path(name), 0, time.monotonic())
+            spool = _Spool(os.fdopen(fd, "w+b"), Path(name))
             self._spools[path] = spool
             if chunk != 1:
                 await self._spool_stored_file(path, spool)
@@ -726,12 +753,15 @@ class CS3LargeFileManager(CS3FileContentsManager):
         except HTTPError:
             self._close_spool(path)
             raise
-        await asyncio.to_thread(spool.file.write, data)
-        spool.size += len(data)
-        spool.touched = time.monotonic()
+        try:
+            await spool.append(data)
+        except OSError as e:
+            # The server's own disk (spool_dir) failed: the upload cannot go on.
+            self._close_spool(path)
+            raise HTTPError(507 if e.errno == errno.ENOSPC else 500, f"Upload of {path} failed: {e}") from e
         if chunk == -1:
             try:
-                await asyncio.to_thread(spool.file.flush)
+                await spool.flush()
                 with http_errors(path):
                     await self.storage.upload(
                         await self.cs3_path(path), _read_spool(spool.path), size=spool.size
@@ -758,8 +788,7 @@ class CS3LargeFileManager(CS3FileContentsManager):
                 raise HTTPError(400, f"{path} is a directory")
             async with self.storage.download(await self.cs3_path(path)) as chunks:
                 async for piece in chunks:
-                    await asyncio.to_thread(spool.file.write, piece)
-                    spool.size += len(piece)
+                    await spool.append(piece)
 
     def _partial_model(self, path: str, size: int) -> dict[str, Any]:
         """What an upload in progress looks like: the stored file is not touched until the end."""
@@ -780,7 +809,7 @@ class CS3LargeFileManager(CS3FileContentsManager):
         }
 
 
-async def _read_spool(path: Path, chunk: int = MiB) -> AsyncIterator[bytes]:
+async def _read_spool(path: Path, chunk: int = 4 * MiB) -> AsyncIterator[bytes]:
     with path.open("rb") as f:
         while True:
             data = await asyncio.to_thread(f.read, chunk)
