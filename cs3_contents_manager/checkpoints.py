@@ -7,6 +7,7 @@ move with their files. One checkpoint per file, with the id "checkpoint", as ups
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +19,7 @@ from traitlets import Unicode
 from . import models
 from .cs3 import errors
 from .manager import CS3FileContentsManager, http_errors
-from .paths import split_api_path
+from .paths import MAX_NAME_BYTES, split_api_path
 
 CHECKPOINT_ID = "checkpoint"
 
@@ -42,7 +43,13 @@ class CS3FileCheckpoints(AsyncCheckpoints):
             raise HTTPError(400, "The root directory has no checkpoints")
         name = parts[-1]
         stem, ext = posixpath.splitext(name)
-        return "/".join([*parts[:-1], self.checkpoint_dir, f"{stem}-{checkpoint_id}{ext}"])
+        cp_name = f"{stem}-{checkpoint_id}{ext}"
+        if len(cp_name.encode("utf-8")) > MAX_NAME_BYTES:
+            # A name near the storage's limit leaves no room for the suffix: name the
+            # checkpoint by a digest of the file name instead (unique, and always short).
+            digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+            cp_name = f"{digest}-{checkpoint_id}{ext if len(ext.encode('utf-8')) <= 64 else ''}"
+        return "/".join([*parts[:-1], self.checkpoint_dir, cp_name])
 
     async def _cs3(self, api_path: str) -> str:
         return await self.manager.cs3_path(api_path)
