@@ -27,10 +27,11 @@ class DataGateway:
 
     def __init__(self, *, verify: bool | str = True, timeout: float = 60.0) -> None:
         # No overall deadline for a transfer (a large file takes as long as it takes), but
-        # connecting and every single read or write must make progress within `timeout`.
+        # connecting and every single read or write must make progress within `timeout`
+        # (connecting within 10 s at most: a black-holed host never refuses).
         self._client = httpx.AsyncClient(
             verify=verify,
-            timeout=httpx.Timeout(timeout, connect=10.0),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=False,
             trust_env=False,
             # Keep as many connections alive as a burst of concurrent opens uses (httpx keeps
