@@ -87,3 +87,25 @@ def is_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def upstream_unhandled(method: str, body: bytes) -> bool:
+    """Whether jupyter_server's handler (2.21.1) may answer 500 "Unhandled error" for this body
+    before any contents manager runs: bodies that are not UTF-8 (`get_json_body` decodes them
+    outside its `try`), JSON that is not an object (`model.get`), or a `type` that cannot be
+    hashed (`model.get("type") not in {...}`)."""
+    if not body.strip():
+        return False
+    try:
+        model = json.loads(body.strip().decode("utf-8"))
+    except UnicodeDecodeError:
+        return True
+    except ValueError:
+        return False
+    if method == "PATCH":
+        return model is not None and not isinstance(model, dict)
+    if not model:
+        return False
+    if not isinstance(model, dict):
+        return True
+    return isinstance(model.get("type"), (list, dict))

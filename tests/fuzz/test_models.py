@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzz.answers import assert_user_error, contents_url, json_body, send
+from tests.fuzz.answers import assert_user_error, contents_url, json_body, send, upstream_unhandled
 from tests.fuzz.conftest import FuzzSite
 from tests.fuzz.strategies import NOTEBOOK, json_values, models_without
 from tests.fuzz.test_paths import FUZZ_SETTINGS
@@ -40,25 +40,6 @@ bodies = st.one_of(
         [b"", b" ", b"{", b"[1]", b'"x"', b"0", b"null", b"NaN", b"\xff\xfe", b'{"type": "file"']
     ).map(bytes),
 )
-
-
-def upstream_unhandled(method: str, body: bytes) -> bool:
-    """Whether jupyter_server's handler may fail on this body before our manager sees it."""
-    if not body.strip():
-        return False
-    try:
-        model = json.loads(body.strip().decode("utf-8"))
-    except UnicodeDecodeError:
-        return True
-    except ValueError:
-        return False
-    if method == "PATCH":
-        return model is not None and not isinstance(model, dict)
-    if not model:
-        return False
-    if not isinstance(model, dict):
-        return True
-    return isinstance(model.get("type"), (list, dict))
 
 
 def stored_bytes(model: dict[str, Any]) -> bytes | None:
