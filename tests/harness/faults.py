@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -56,6 +57,16 @@ def _taken_networks() -> list[ipaddress.IPv4Network]:
 
 
 _counter = 0
+_NAME = re.compile(r"^cs3f-(\d+)x\d+\b")
+
+
+def sweep_stale_namespaces() -> None:
+    """Remove namespaces left behind by test runs that were killed before their teardown."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30).stdout
+    for line in out.splitlines():
+        match = _NAME.match(line)
+        if match and not Path(f"/proc/{match.group(1)}").exists():
+            subprocess.run(["ip", "netns", "del", line.split()[0]], capture_output=True, timeout=30)
 
 
 @dataclass
@@ -72,7 +83,8 @@ class NetworkNamespace:
     def create(cls) -> NetworkNamespace:
         global _counter
         _counter += 1
-        tag = f"{os.getpid() % 100000}x{_counter}"
+        sweep_stale_namespaces()
+        tag = f"{os.getpid()}x{_counter}"
         taken = _taken_networks()
         rng = random.Random()
         for _ in range(100):
