@@ -289,3 +289,58 @@ async def test_crash_during_listing_answers_503_then_lists_everything(
                 assert {e["name"] for e in res.json()["content"]} == names
         finally:
             netns.throttle(LINK_MBIT)
+
+
+# Shares of the file the Jupyter server has received when revad dies; up to about 460 KiB
+# (link queue and socket buffer) still arrive after the kill, so the points stay below 85 %.
+DOWNLOAD_KILL_POINTS = (0.1, 0.3, 0.5, 0.7)
+
+
+@pytest.mark.timeout(120)
+async def test_crash_during_a_read_never_passes_part_of_a_file_as_the_whole(
+    server: JupyterServer, isolated_reva: IsolatedRevad, ledger: Ledger
+) -> None:
+    """Part of a file shown as the whole is how data gets lost: the user saves what they see.
+
+    Opening a file (contents API) answers 503 instead; a `/files/` download, whose headers are
+    gone when revad dies, ends as an incomplete transfer the browser reports as failed.
+    """
+    reva = isolated_reva
+    netns = reva.netns
+    assert netns is not None
+    name = f"read-{uuid.uuid4().hex[:8]}.bin"
+    data = os.urandom(3 * MiB)
+    async with server.client() as client:
+        res = await client.put(f"/api/contents/{name}", json=file_model(data))
+        assert res.status_code == 201, res.text[:500]
+        for index, point in enumerate(DOWNLOAD_KILL_POINTS):
+            raw = index % 2 == 1
+            url = f"/files/{name}" if raw else f"/api/contents/{name}"
+            sent = netns.bytes_delivered_from(reva.http_port)
+            request = asyncio.create_task(client.get(url))
+            await crash_when(
+                reva,
+                lambda s=sent: netns.bytes_delivered_from(reva.http_port) - s,
+                point * len(data),
+                request,
+            )
+            ledger.fault("revad killed while a file is read")
+            cut: str | None = None
+            try:
+                res = await request
+            except httpx.RemoteProtocolError as err:
+                cut = str(err)
+            if cut is not None:
+                # The body ended before the announced length: the browser marks it failed.
+                assert raw, f"the contents API cut the connection instead of answering: {cut}"
+                ledger.notes.append(f"/files/ download cut at {point:.0%}: {cut}")
+            else:
+                if raw and res.status_code == 200:
+                    pytest.fail(f"/files/ answered 200 with {len(res.content)} of {len(data)} bytes")
+                assert_unavailable(res, name, ledger)
+            reva.restart()
+            res = await client.get(url)
+            ledger.answer(res.status_code)
+            assert res.status_code == 200, res.text[:500]
+            body = res.content if raw else base64.b64decode(res.json()["content"])
+            assert ledger.compare(data, body) == 0

@@ -175,9 +175,10 @@ table inet cs3faults {{
         )
 
     def bytes_delivered_from(self, port: int) -> int:
-        """Bytes the peers have acknowledged so far on revad's open connections from `port`
-        (kernel counters): what the clients have received."""
-        out = self.exec("ss", "-tinH", "state", "established", f"( sport = :{port} )")
+        """Bytes the host has acknowledged so far on revad's open connections from `port`
+        (kernel counters): what the clients outside have received. revad's calls to itself
+        (the gateway asking its own storage provider) stay inside and are not counted."""
+        out = self.exec("ss", "-tinH", "state", "established", f"( sport = :{port} and dst {self.host_ip} )")
         total = 0
         for word in out.split():
             if word.startswith("bytes_acked:"):
