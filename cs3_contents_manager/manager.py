@@ -552,11 +552,11 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             raise HTTPError(400, "Cannot rename to the root directory")
         if not self.allow_hidden and (is_hidden_path(old_path) or is_hidden_path(new_path)):
             raise HTTPError(400, f"Cannot rename file or directory {old_path!r}")
-        if new_path.startswith(old_path + "/"):
-            raise HTTPError(400, f"Cannot move {old_path} into itself")
         with http_errors(old_path):
             if await self._stat(new_path) is not None:
                 raise HTTPError(409, f"File already exists: {new_path}")
+            if new_path.startswith(old_path + "/"):
+                raise HTTPError(400, f"Cannot move {old_path} into itself")
             try:
                 await self.storage.move(await self.cs3_path(old_path), await self.cs3_path(new_path))
             except errors.CS3Error:
