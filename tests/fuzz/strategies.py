@@ -67,7 +67,7 @@ segments = st.one_of(
 
 # Deep paths of names at the 255-byte limit: up to 11 (2.8 KB, storable) or 17 or more
 # (over 4096 bytes, refused). Between the two, reva's local driver adds its own data folder to
-# the path and fails with an internal error before 4096 bytes are reached (see the README of
+# the path and fails with an internal error before 4096 bytes are reached (see README.md in
 # this folder): the gap is left out on purpose.
 deep_paths = st.builds(
     lambda n, ch: [ch * 255] * n,

@@ -1,5 +1,7 @@
 """The inputs the fuzz tests found answered 500 (or worse), each pinned to the answer a user
-should get. Every case ran against the manager before its fix and failed as its comment says."""
+should get. Run against the package as of commit b0c7c83 (before the fixes), every case here
+fails as its comment says, except the missing-source rename (fixed in b0c7c83 itself) and the
+NFC/NFD check, which documents behaviour that was already right."""
 
 from __future__ import annotations
 
@@ -107,7 +109,7 @@ def test_a_file_never_replaces_a_folder(client: httpx.Client, fuzz_site: FuzzSit
         ),
         ("PUT", "r/a.txt/x", {"type": "directory"}, 404, "No such directory: r/a.txt"),
         ("POST", "r/a.txt/x", {}, 404, "No such directory"),
-        # Into a missing folder, into itself, from a missing file: were 500.
+        # Into a missing folder, into itself (were 500), from a missing file (500 before b0c7c83).
         ("PATCH", "r/a.txt", {"path": "r/nowhere/a.txt"}, 404, "No such directory: r/nowhere"),
         ("PATCH", "r/d", {"path": "r/d/sub"}, 400, "into itself"),
         ("PATCH", "r/missing", {"path": "r/b"}, 404, "does not exist"),
