@@ -1,11 +1,11 @@
-"""revad crashes (SIGKILL) in the middle of a save, a chunked upload or a listing.
+"""revad crashes (SIGKILL) in the middle of a save, a chunked upload, a listing or a read.
 
 Each kill lands at a measured point of the transfer, not after a guessed sleep: the link to
 revad is slowed so a transfer lasts long enough, and revad is killed once its upload file
-(or, for a listing, the bytes it has sent) reaches the wanted share of the whole. What a user
-must see: a 503 that says the storage is unavailable and to try again, a retry that works
-once revad is back, and a file that holds the old or the new content, byte for byte, never a
-mix or a truncated copy.
+(for a listing or a read: the bytes the Jupyter server has received, by the kernel's
+counters) reaches the wanted share of the whole. What a user must see: a 503 that says the
+storage is unavailable and to try again, a retry that works once revad is back, and a file
+that holds the old or the new content, byte for byte, never a mix or a truncated copy.
 """
 
 from __future__ import annotations
