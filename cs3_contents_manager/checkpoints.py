@@ -84,7 +84,9 @@ class CS3FileCheckpoints(AsyncCheckpoints):
         new_cp = self.checkpoint_api_path(checkpoint_id, new_path)
         storage = self.manager.storage
         with http_errors(old_path):
-            await storage.ensure_folder(await self._cs3(posixpath.dirname(new_cp)))
+            if posixpath.dirname(new_cp) != posixpath.dirname(old_cp):
+                # A rename within one folder keeps the checkpoint folder the old one is in.
+                await storage.ensure_folder(await self._cs3(posixpath.dirname(new_cp)))
             target = await self._cs3(new_cp)
             if await storage.exists(target):
                 await storage.delete(target)
