@@ -93,6 +93,12 @@ class CS3FileManagerMixin(LoggingConfigurable):
         "/eos/user/{username[0]}/{username}. Empty: the user's home as reva reports it.",
     )
     call_timeout = Float(30.0, config=True, help="Deadline in seconds for each CS3 call.")
+    list_timeout = Float(
+        120.0,
+        config=True,
+        help="Deadline in seconds for listing one folder: folders of many thousand entries "
+        "take longer than a single call_timeout. Never shorter than call_timeout.",
+    )
 
     @default("client_id")
     def _default_client_id(self) -> str:
@@ -117,6 +123,7 @@ class CS3FileManagerMixin(LoggingConfigurable):
                     ssl_enabled=self.ssl_enabled,
                     ca_file=self.ssl_ca_file or None,
                     call_timeout=self.call_timeout,
+                    list_timeout=max(self.list_timeout, self.call_timeout),
                 ),
                 login_type=self.auth_login_type,
                 client_id=self.client_id,
