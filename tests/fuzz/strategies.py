@@ -162,3 +162,17 @@ models = st.fixed_dictionaries(
 models_without = st.tuples(models, st.sets(st.sampled_from(["type", "content"]))).map(
     lambda pair: {k: v for k, v in pair[0].items() if k not in pair[1]}
 )
+
+# Models that say what they mean (a text file, a base64 file, a notebook, a folder), with
+# contents from the hostile strategies above: most are accepted, so their round trip is checked.
+coherent_models = st.one_of(
+    st.fixed_dictionaries(
+        {"type": st.just("file"), "format": st.just("text"), "content": st.text(max_size=40)}
+    ),
+    st.fixed_dictionaries({"type": st.just("file"), "format": st.just("base64"), "content": base64_contents}),
+    st.fixed_dictionaries({"type": st.just("notebook"), "content": notebook_contents}),
+    st.fixed_dictionaries(
+        {"type": st.just("notebook"), "format": st.just("json"), "content": st.just(NOTEBOOK)}
+    ),
+    st.fixed_dictionaries({"type": st.just("directory")}),
+)

@@ -27,10 +27,13 @@ from hypothesis import strategies as st
 
 from tests.fuzz.answers import assert_user_error, contents_url, json_body, send, upstream_unhandled
 from tests.fuzz.conftest import FuzzSite
-from tests.fuzz.strategies import NOTEBOOK, json_values, models_without
+from tests.fuzz.strategies import NOTEBOOK, coherent_models, json_values, models_without
 from tests.fuzz.test_paths import FUZZ_SETTINGS
 
 bodies = st.one_of(
+    coherent_models.map(json_body),
+    coherent_models.map(json_body),
+    coherent_models.map(json_body),
     models_without.map(json_body),
     models_without.map(json_body),
     models_without.map(json_body),
@@ -107,6 +110,20 @@ def test_hostile_models_get_a_4xx_or_are_stored_as_sent(
             except ValueError:
                 model = None  # an empty body: jupyter_server creates an untitled file
             expected = stored_bytes(model) if isinstance(model, dict) else None
+            if isinstance(model, dict) and model.get("type") == "notebook" and "chunk" not in model:
+                # A notebook the server accepted must open again (JupyterLab reopens it).
+                got = send(
+                    client,
+                    fuzz_stats,
+                    "GET",
+                    contents_url(saved["path"].split("/")),
+                    params={"type": "notebook"},
+                )
+                assert got.status_code == 200, f"{what}: saved, but it does not open: {got.text[:300]}"
+                assert got.json()["content"]["nbformat"] >= 4, what
+                fuzz_stats["notebooks reopened"] += 1
+            if saved["type"] == "directory":
+                assert got.json()["type"] == "directory", what
             if expected is not None and saved["type"] == "file":
                 got = send(
                     client,
@@ -116,5 +133,6 @@ def test_hostile_models_get_a_4xx_or_are_stored_as_sent(
                     params={"format": "base64", "type": "file"},
                 )
                 assert base64.b64decode(got.json()["content"]) == expected, what
+                fuzz_stats["files compared byte for byte"] += 1
 
         one()

@@ -242,11 +242,17 @@ def test_query_parameters_of_get(
             "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
         },
     }
-    values = st.one_of(
-        st.none(),
-        st.sampled_from(["file", "notebook", "directory", "text", "base64", "json", "0", "1", "2", "", "-1"]),
-        st.text(max_size=8),
-    )
+    valid = {"type": ["file", "notebook", "directory"], "format": ["text", "base64"], "content": ["0", "1"]}
+    values = {
+        key: st.one_of(
+            st.none(),
+            st.sampled_from(valid.get(key, ["0", "1"])),
+            st.sampled_from(valid.get(key, ["0", "1"])),
+            st.sampled_from(["json", "2", "", "-1", "TEXT", "1 ", "\u00e9"]),
+            st.text(max_size=8),
+        )
+        for key in ("type", "format", "content", "hash")
+    }
     with fuzz_site.client() as client:
         assert send(
             client, fuzz_stats, "PUT", contents_url(["q"]), json_body({"type": "directory"})
@@ -257,9 +263,7 @@ def test_query_parameters_of_get(
         @FUZZ_SETTINGS
         @given(
             path=st.sampled_from([*targets, "q", "q/missing.txt", "q/text.txt/below"]),
-            query=st.fixed_dictionaries(
-                {}, optional=dict.fromkeys(("type", "format", "content", "hash"), values)
-            ),
+            query=st.fixed_dictionaries({}, optional=values),
         )
         def one(path: str, query: dict[str, str | None]) -> None:
             fuzz_stats["inputs"] += 1
