@@ -8,6 +8,7 @@ every downloaded file. This handler streams chunk by chunk instead.
 from __future__ import annotations
 
 import mimetypes
+from asyncio import Future
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
@@ -17,6 +18,8 @@ from .cs3 import errors
 from .manager import CS3FileContentsManager, http_errors
 
 AUTH_RESOURCE = "contents"
+# Bytes of a download held in the server while the client is slower than the storage.
+BUFFER = 4 * 1024 * 1024
 
 
 class CS3FilesHandler(JupyterHandler):
@@ -64,16 +67,23 @@ class CS3FilesHandler(JupyterHandler):
         with http_errors(path):
             async with cm.storage.download(await cm.cs3_path(path)) as chunks:
                 try:
-                    # One flush in flight: the next piece is read from the storage while the
-                    # previous one is still being sent (tornado allows one pending flush).
-                    sending = None
+                    # One flush in flight (tornado allows no more): pieces read from the
+                    # storage meanwhile gather in the handler's buffer and go out together
+                    # with the next flush, up to BUFFER bytes before waiting for the client.
+                    sending: Future[None] | None = None
+                    buffered = 0
                     async for chunk in chunks:
+                        self.write(chunk)
+                        buffered += len(chunk)
+                        if sending is not None and not sending.done() and buffered < BUFFER:
+                            continue
                         if sending is not None:
                             await sending
-                        self.write(chunk)
                         sending = self.flush()
+                        buffered = 0
                     if sending is not None:
                         await sending
+                    await self.flush()
                 except errors.CS3Error:
                     # Headers are gone already: cut the connection so the client sees a
                     # truncated transfer rather than a complete-looking file.
