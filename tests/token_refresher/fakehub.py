@@ -59,6 +59,7 @@ class FakeHub:
         self.delay = 0.0
         self.requests: list[Seen] = []
         self.issued: list[str] = []
+        self.expiry: dict[str, float] = {}  # token -> the expires_at handed out with it
         self._lock = threading.Lock()
         self._lifetime = 3600.0
         self._hub_margin = 0.0
@@ -118,6 +119,7 @@ class FakeHub:
         if self._current is None or self._current[1] - now <= self._hub_margin:
             token = f"{self.prefix}-{len(self.issued)}.{uuid.uuid4().hex}"
             self.issued.append(token)
+            self.expiry[token] = now + self._lifetime
             self._current = (token, now + self._lifetime)
         token, expires_at = self._current
         return 200, {"access_token": token, "expires_at": expires_at}
