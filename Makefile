@@ -16,7 +16,7 @@ test: venv revad node helm
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv revad node
-	$(PY) -m pip install --quiet --disable-pip-version-check matplotlib
+	$(PY) -m pip install --quiet --disable-pip-version-check matplotlib pyinstrument
 	$(PY) -m bench $(BENCH_ARGS)
 
 lint: venv
