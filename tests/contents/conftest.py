@@ -19,6 +19,23 @@ from tests.conftest import storage_for
 from tests.harness.jupyter import JupyterServer, seed_settings
 from tests.harness.reva import DEMO_USERS, Revad
 
+# jupyter_server's tests/conftest.py `dirs`: (folder, base name of the notebook, text file and
+# blob inside it), shared by the ported conformance suites.
+DIRS: list[tuple[str, str]] = [
+    ("", "inroot"),
+    ("Directory with spaces in", "inspace"),
+    ("unicodé", "innonascii"),
+    ("foo", "a"),
+    ("foo", "b"),
+    ("foo", "name with spaces"),
+    ("foo", "unicodé"),
+    ("foo/bar", "baz"),
+    ("ordering", "A"),
+    ("ordering", "b"),
+    ("ordering", "C"),
+    ("å b", "ç d"),
+]
+
 
 @pytest.fixture
 def password_file(tmp_path: Path) -> Path:

@@ -47,25 +47,10 @@ from nbformat.v4 import new_markdown_cell, new_notebook
 
 from cs3_contents_manager import CS3LargeFileManager, models
 from cs3_contents_manager.cs3.storage import CS3Storage
-from tests.contents.conftest import Api
+from tests.contents.conftest import DIRS, Api
 from tests.harness.jupyter import JupyterServer, seed_settings
 from tests.harness.reva import DEMO_USERS, REPO, Revad
 
-# Upstream's `dirs`: (folder, base name of the notebook, text file and blob inside it).
-DIRS: list[tuple[str, str]] = [
-    ("", "inroot"),
-    ("Directory with spaces in", "inspace"),
-    ("unicodé", "innonascii"),
-    ("foo", "a"),
-    ("foo", "b"),
-    ("foo", "name with spaces"),
-    ("foo", "unicodé"),
-    ("foo/bar", "baz"),
-    ("ordering", "A"),
-    ("ordering", "b"),
-    ("ordering", "C"),
-    ("å b", "ç d"),
-]
 FOLDERS: list[str] = sorted({folder for folder, _ in DIRS})
 
 

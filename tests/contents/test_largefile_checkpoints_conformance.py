@@ -27,22 +27,7 @@ from tornado.web import HTTPError
 
 from cs3_contents_manager import CS3LargeFileManager
 from cs3_contents_manager.cs3.storage import CS3Storage
-
-# jupyter_server's tests/conftest.py: the folders and names of the `contents` fixture.
-DIRS = [
-    ("", "inroot"),
-    ("Directory with spaces in", "inspace"),
-    ("unicodé", "innonascii"),
-    ("foo", "a"),
-    ("foo", "b"),
-    ("foo", "name with spaces"),
-    ("foo", "unicodé"),
-    ("foo/bar", "baz"),
-    ("ordering", "A"),
-    ("ordering", "b"),
-    ("ordering", "C"),
-    ("å b", "ç d"),
-]
+from tests.contents.conftest import DIRS
 
 
 @pytest.fixture(autouse=True)
