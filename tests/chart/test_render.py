@@ -215,7 +215,13 @@ def test_root_path_and_limits_reach_server_args(render) -> None:
     assert "--CS3LargeFileManager.max_upload_size_mb=10240" in args
     assert "--CS3FileManagerMixin.host=cernbox-reva-gateway.cern.ch:9142" in args
     assert "--CS3FileManagerMixin.ssl_enabled=True" in args
+    local = server_args(hub_values(render("tls-ingress")), "/t")
+    assert "--CS3FileManagerMixin.tus_enabled=True" in local
+    assert "--CS3FileManagerMixin.call_timeout=10.0" in local
+    assert "--CS3FileManagerMixin.list_timeout=120.0" in local
     defaults = server_args(hub_values(render("default")), "/t")
+    assert "--CS3FileManagerMixin.tus_enabled=False" in defaults
+    assert "--CS3FileManagerMixin.call_timeout=30.0" in defaults
     assert "--CS3FileManagerMixin.root_path=/eos/user/{username[0]}/{username}" in defaults
     assert "--CS3LargeFileManager.max_copy_folder_size_mb=500" in defaults
 
