@@ -6,14 +6,20 @@ the hub configuration and KubeSpawner run on the rendered values in this process
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from traitlets.config import Config
 
+from hub_config.kubernetes import configure_kubespawner
 from tests.harness.helm import Helm
 
-from .chart import CASES, copy, helm_binary, render_cached
+from .chart import CASES, KUBECONFIG, copy, helm_binary, render_cached
+
+API_TOKEN = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +51,43 @@ def case(request: pytest.FixtureRequest) -> str:
 def site_case(request: pytest.FixtureRequest) -> str:
     """The realistic values files only."""
     return request.param
+
+
+@pytest.fixture
+def kubeconfig(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path_factory.getbasetemp() / "unreachable-kubeconfig"
+    path.write_text(KUBECONFIG)
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    return path
+
+
+@pytest.fixture
+async def make_pod(kubeconfig: Path) -> AsyncIterator[Callable[..., Any]]:
+    """make_pod(values, username) → (spawner, pod dict) after the hook ran."""
+    from kubernetes_asyncio.client import ApiClient
+    from kubespawner import KubeSpawner
+
+    spawners: list[Any] = []
+    api = ApiClient()
+
+    async def make(values: dict[str, Any], username: str = "einstein") -> tuple[Any, dict[str, Any]]:
+        config = Config()
+        configure_kubespawner(config, values)
+        user = SimpleNamespace(name=username, id=7, url=f"/user/{username}/")
+        hub = SimpleNamespace(
+            api_url=values["hub"]["hubConnectUrl"] + "/hub/api",
+            public_host="",
+            url=values["hub"]["hubConnectUrl"] + "/hub/",
+            base_url="/",
+        )
+        spawner = KubeSpawner(config=config, user=user, hub=hub, _mock=True)
+        spawners.append(spawner)
+        spawner.api_token = API_TOKEN
+        pod = await spawner.get_pod_manifest()
+        pod = spawner.modify_pod_hook(spawner, pod)
+        return spawner, api.sanitize_for_serialization(pod)
+
+    yield make
+    await api.close()
+    for spawner in spawners:
+        await spawner.api.api_client.close()

@@ -9,9 +9,7 @@ sent.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import kubernetes_validate
@@ -21,49 +19,8 @@ from traitlets.config import Config
 from hub_config.kubernetes import READY_FILE, TOKEN_DIR, configure_kubespawner, quantity
 from hub_config.values import SettingsError
 
-from .chart import KUBECONFIG, hub_values, validation_versions
-
-API_TOKEN = "0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-def kubeconfig(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path_factory.getbasetemp() / "unreachable-kubeconfig"
-    path.write_text(KUBECONFIG)
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    return path
-
-
-@pytest.fixture
-async def make_pod(kubeconfig: Path) -> AsyncIterator[Callable[..., Any]]:
-    """make_pod(values, username) → (spawner, pod dict) after the hook ran."""
-    from kubernetes_asyncio.client import ApiClient
-    from kubespawner import KubeSpawner
-
-    spawners: list[Any] = []
-    api = ApiClient()
-
-    async def make(values: dict[str, Any], username: str = "einstein") -> tuple[Any, dict[str, Any]]:
-        config = Config()
-        configure_kubespawner(config, values)
-        user = SimpleNamespace(name=username, id=7, url=f"/user/{username}/")
-        hub = SimpleNamespace(
-            api_url=values["hub"]["hubConnectUrl"] + "/hub/api",
-            public_host="",
-            url=values["hub"]["hubConnectUrl"] + "/hub/",
-            base_url="/",
-        )
-        spawner = KubeSpawner(config=config, user=user, hub=hub, _mock=True)
-        spawners.append(spawner)
-        spawner.api_token = API_TOKEN
-        pod = await spawner.get_pod_manifest()
-        pod = spawner.modify_pod_hook(spawner, pod)
-        return spawner, api.sanitize_for_serialization(pod)
-
-    yield make
-    await api.close()
-    for spawner in spawners:
-        await spawner.api.api_client.close()
+from .chart import hub_values, validation_versions
+from .conftest import API_TOKEN
 
 
 def containers(pod: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
