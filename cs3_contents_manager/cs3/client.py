@@ -145,7 +145,9 @@ class GatewayClient:
             try:
                 return await rpc(request, metadata=metadata, timeout=timeout or self.settings.call_timeout)
             except grpc.aio.AioRpcError as err:
-                if err.code() == grpc.StatusCode.UNAVAILABLE and attempt + 1 < attempts:
+                # A refused certificate stays refused: no point in asking again.
+                retry = not errors.tls_problem(err.details() or "")
+                if err.code() == grpc.StatusCode.UNAVAILABLE and retry and attempt + 1 < attempts:
                     log.warning("Storage unavailable during %s (attempt %d); retrying", op, attempt + 1)
                     await asyncio.sleep(delay)
                     delay *= 2

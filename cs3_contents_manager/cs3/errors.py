@@ -148,8 +148,33 @@ def from_rpc_error(err: grpc.RpcError, op: str, path: str | None = None) -> CS3E
     """Turn a failed gRPC call (channel down, deadline) into the matching exception."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = err.details() if hasattr(err, "details") else str(err)
+    problem = tls_problem(details or "")
+    if code == grpc.StatusCode.UNAVAILABLE and problem:
+        return untrusted(op, path, problem)
     cls = _BY_GRPC.get(code, CS3Error)
     return _make(cls, op, path, details or "", code.name)
+
+
+def tls_problem(details: str) -> str | None:
+    """What went wrong in a TLS handshake with the gateway, from gRPC's error details."""
+    if "Hostname Verification" in details:
+        return "its certificate does not name the gateway's host"
+    if "CERTIFICATE_VERIFY_FAILED" in details:
+        reason = details.split("CERTIFICATE_VERIFY_FAILED", 1)[1].strip(": ").split(":")[0].strip()
+        return f"certificate verify failed: {reason}" if reason else "certificate verify failed"
+    if "handshake failed" in details.lower():
+        return "the TLS handshake failed"
+    return None
+
+
+def untrusted(op: str, path: str | None, problem: str) -> Unavailable:
+    """The gateway's certificate was refused: an admin's setting to fix, not a passing outage."""
+    reason = (
+        f"The storage's TLS certificate was not accepted during {op} ({problem}); "
+        "ssl_ca_file must name the CA that signed it"
+    )
+    message = f"{reason}: {path}" if path else reason
+    return Unavailable(message, path=path, cs3_code="UNAVAILABLE", reason=reason)
 
 
 def from_http(status: int, op: str, path: str, body: str) -> CS3Error:

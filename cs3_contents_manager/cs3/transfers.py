@@ -185,11 +185,8 @@ async def _slices(data: bytes | bytearray, size: int = 1024 * 1024) -> AsyncIter
 
 def _transport_error(op: str, path: str, err: BaseException) -> errors.CS3Error:
     if isinstance(err, aiohttp.ClientConnectorCertificateError):
-        reason = (
-            f"The storage's TLS certificate was not accepted during {op} "
-            f"({err.certificate_error}); ssl_ca_file must name the CA that signed it"
-        )
-        return errors.Unavailable(f"{reason}: {path}", path=path, cs3_code="UNAVAILABLE", reason=reason)
+        problem = getattr(err.certificate_error, "verify_message", None) or str(err.certificate_error)
+        return errors.untrusted(op, path, problem)
     return errors.unavailable(op, path, err)
 
 

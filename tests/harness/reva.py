@@ -79,6 +79,9 @@ class Revad:
     oidc_port: int | None = None
     reva_token_ttl: int = 3600
     log_level: str = "info"
+    # Where clients are sent for transfers (default: revad's own HTTP address); a TLS proxy
+    # in front of it makes the transfers HTTPS.
+    public_http_url: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -147,6 +150,7 @@ class Revad:
             grpc_address=self.gateway,
             http_address=f"127.0.0.1:{self.http_port}",
             http_url=self.http_url,
+            datagateway_url=f"{self.public_http_url or self.http_url}/datagateway",
             jwt_secret=secrets.token_hex(16),
             transfer_secret=secrets.token_hex(16),
             reva_token_ttl=self.reva_token_ttl,

@@ -32,6 +32,7 @@ def main() -> None:
         grpc_address=internal,
         http_address=f"0.0.0.0:{HTTP_PORT}",
         http_url=public_http,
+        datagateway_url=f"{public_http}/datagateway",
         jwt_secret=secrets.token_hex(16),
         transfer_secret=secrets.token_hex(16),
         reva_token_ttl=int(os.environ.get("REVA_TOKEN_TTL", "3600")),
