@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import time
 import uuid
@@ -42,9 +43,30 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdentityProvider]:
     server.stop()
 
 
+# Every token a test handed out; after each test no log may hold any of them.
+ISSUED: list[str] = []
+
+
 @pytest.fixture
 def reva(make_reva: Callable[..., Revad], idp: IdentityProvider) -> Revad:
-    return make_reva(oidc=OidcSettings(issuer=idp.issuer), reva_token_ttl=REVA_TTL)
+    # Debug level: "no token in any log at any level" includes reva's most verbose one.
+    return make_reva(oidc=OidcSettings(issuer=idp.issuer), reva_token_ttl=REVA_TTL, log_level="debug")
+
+
+@pytest.fixture(autouse=True)
+def no_token_in_logs(reva: Revad, idp: IdentityProvider, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.DEBUG)
+    ISSUED.clear()
+    yield
+    assert ISSUED, "the test handed out no token"
+    logs = {
+        "revad": reva.log_path.read_text(errors="replace"),
+        "provider": idp.log_path.read_text(errors="replace"),
+        "contents manager (debug)": caplog.text,
+    }
+    for name, text in logs.items():
+        for token in ISSUED:
+            assert token not in text, f"a token appears in the {name} log"
 
 
 def fresh_token(idp: IdentityProvider, user: str = "einstein") -> str:
@@ -52,6 +74,7 @@ def fresh_token(idp: IdentityProvider, user: str = "einstein") -> str:
     tokens = login_tokens(
         idp, user, DEMO_USERS[user], client.client_id, client.client_secret, client.redirect_uri
     )
+    ISSUED.append(str(tokens["access_token"]))
     return str(tokens["access_token"])
 
 
