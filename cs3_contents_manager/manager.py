@@ -39,6 +39,7 @@ from .cs3.storage import CS3Storage
 from .paths import expand_root, is_hidden_path, split_api_path, to_api_path, to_cs3_path
 
 MiB = 1024 * 1024
+CONTENTS_API = "cs3_contents_manager.contents_api"
 COPY_PATTERN = re.compile(r"\-Copy\d*\.")
 
 
@@ -208,6 +209,19 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
         help="Allow deleting non-empty folders, since reva moves them to the storage's recycle "
         "bin. Off: such deletes are refused unless always_delete_dir is set.",
     )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._register_contents_api()
+
+    def _register_contents_api(self) -> None:
+        """Have the server load our stricter contents API (`contents_api`) ahead of its own:
+        the server reads `extra_services` after creating its contents manager, so a site's
+        configuration needs nothing more than this manager's class name."""
+        server = self.parent
+        services = getattr(server, "extra_services", None)
+        if server is not None and services is not None and CONTENTS_API not in services:
+            server.extra_services = [*services, CONTENTS_API]
 
     @default("checkpoints_class")
     def _checkpoints_class_default(self) -> type:
@@ -453,12 +467,25 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
                 nb = nbformat.from_dict(model["content"])
             except Exception as e:
                 raise HTTPError(400, f"Invalid notebook content for {path}: {e}") from e
+            for key in ("nbformat", "nbformat_minor"):
+                # nbformat checks these with `assert`: say what is wrong instead.
+                version = nb.get(key) if isinstance(nb, dict) else None
+                if not isinstance(version, int) or isinstance(version, bool):
+                    raise HTTPError(400, f"Invalid notebook content for {path}: '{key}' must be an integer")
             try:
                 self.check_and_sign(nb, path)
                 text = nbformat.writes(
                     nb, version=nbformat.NO_CONVERT, capture_validation_error=validation_error
                 )
-            except (AttributeError, KeyError, TypeError, ValueError, ImportError, RecursionError) as e:
+            except (
+                AssertionError,
+                AttributeError,
+                KeyError,
+                TypeError,
+                ValueError,
+                ImportError,
+                RecursionError,
+            ) as e:
                 # Not a notebook nbformat can write (no object, no or an unknown nbformat
                 # version, cells without their fields, text that is not Unicode): the request
                 # is at fault, so the user gets a 400 naming the problem, not a server error.

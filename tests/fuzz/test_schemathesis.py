@@ -22,10 +22,10 @@ spec is corrected in memory, field by field, instead of dropping the check:
   fail correct answers, so it is replaced by `undocumented_is_user_error`: an undocumented
   code must be a 4xx with a JSON message.
 
-`not_a_server_error` is replaced by `no_server_error_of_ours`: schemathesis also sends bodies
-that are not JSON objects or whose `type` is an object, which jupyter_server's handler itself
-answers with 500 before any contents manager runs (tests/fuzz/answers.py:upstream_unhandled);
-those are accepted only with jupyter_server's "Unhandled error" message, and counted.
+`not_a_server_error` holds for every request, including bodies that are not JSON objects or
+whose `type` is an object: jupyter_server's own handler answers those with 500, the server's
+stricter contents API (cs3_contents_manager.contents_api) with 400. They are counted
+(tests/fuzz/answers.py:upstream_unhandled).
 """
 
 from __future__ import annotations
@@ -92,12 +92,12 @@ def request_body(response: Any) -> bytes:
 
 @schemathesis.check
 def no_server_error_of_ours(ctx: Any, response: Any, case: Any) -> bool | None:
-    """`not_a_server_error`, except for the bodies jupyter_server's own handler fails on
-    before our contents manager runs (see `upstream_unhandled`); those are counted."""
-    if response.status_code >= 500 and upstream_unhandled(case.method.upper(), request_body(response)):
-        assert response.json()["message"] == "Unhandled error", response.text[:300]
-        STATS[f"schemathesis {case.operation.label}"]["upstream 500"] += 1
-        return True
+    """`not_a_server_error`, counting the malformed bodies jupyter_server's own handler would
+    fail on (see `upstream_unhandled`): those must get a 400 with a message."""
+    if upstream_unhandled(case.method.upper(), request_body(response)):
+        assert response.status_code == 400, f"HTTP {response.status_code}: {response.text[:300]}"
+        assert response.json()["message"], response.text[:300]
+        STATS[f"schemathesis {case.operation.label}"]["malformed bodies"] += 1
     assert response.status_code < 500, f"HTTP {response.status_code}: {response.text[:300]}"
     return True
 
