@@ -183,3 +183,73 @@ async def test_unreachable_data_gateway_answers_503_within_the_deadline(
         )
         assert base64.b64decode(res.json()["content"]) == old
         assert ledger.compare(old, await stored_bytes(reva, cs3_path)) == 0
+
+
+LIST_TIMEOUT = 5.0
+ENTRIES = 2000
+
+
+@pytest.fixture(scope="module")
+def listing_server(
+    isolated_reva: IsolatedRevad, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterServer]:
+    """A server whose listings have a deadline of their own, shorter than the default."""
+    jupyter = jupyter_for(
+        isolated_reva,
+        tmp_path_factory.mktemp("list-deadline"),
+        call_timeout=CALL_TIMEOUT,
+        list_timeout=LIST_TIMEOUT,
+    )
+    jupyter.start()
+    yield jupyter
+    jupyter.stop()
+
+
+@pytest.mark.timeout(120)
+async def test_listing_cut_off_mid_answer_ends_at_list_timeout(
+    isolated_reva: IsolatedRevad, listing_server: JupyterServer, ledger: Ledger
+) -> None:
+    """The network goes dark while a long listing's answer is on its way (the Stat before it
+    has succeeded): the listing's own deadline, `list_timeout`, ends the wait."""
+    reva = isolated_reva
+    netns = reva.netns
+    assert netns is not None
+    jupyter = listing_server
+    folder = f"long-{uuid.uuid4().hex[:8]}"
+    async with jupyter.client() as client:
+        res = await client.put(f"/api/contents/{folder}", json={"type": "directory"})
+        assert res.status_code == 201, res.text
+        # Entries written straight into revad's storage folder (thousands of uploads would
+        # take most of this test's time); the listing's answer is about 1.5 MB.
+        on_disk = reva.storage_root / "data" / "einstein" / jupyter.root.split("/", 2)[2] / folder  # type: ignore[attr-defined]
+        names = {f"entry-{i:05d}.txt" for i in range(ENTRIES)}
+        for entry in names:
+            (on_disk / entry).write_bytes(b"x")
+        sent = netns.bytes_delivered_from(reva.grpc_port)
+        assert (await client.get(f"/api/contents/{folder}")).status_code == 200
+        listing_bytes = netns.bytes_delivered_from(reva.grpc_port) - sent
+        netns.throttle(4)  # about 3 s for the whole answer
+        try:
+            sent = netns.bytes_delivered_from(reva.grpc_port)
+            request = asyncio.create_task(timed(client.get(f"/api/contents/{folder}")))
+            deadline = time.monotonic() + 30
+            while netns.bytes_delivered_from(reva.grpc_port) - sent < 0.3 * listing_bytes:
+                assert not request.done(), "the listing ended before the network could be cut"
+                assert time.monotonic() < deadline, "the listing's answer never started"
+                await asyncio.sleep(0.005)
+            netns.blackhole([reva.grpc_port, reva.http_port])
+            ledger.fault("revad unreachable in the middle of a listing's answer")
+            checks = await still_answering(client, [request])  # type: ignore[list-item]
+            assert checks >= 4
+            res, took = request.result()
+            ledger.answer(res.status_code)
+            assert res.status_code == 503, res.text[:300]
+            assert UNAVAILABLE in res.text, res.text[:300]
+            # Without list_timeout the wait would be the 120 s default.
+            assert took < LIST_TIMEOUT + SLACK, f"the listing took {took:.1f} s"
+            ledger.notes.append(f"listing cut off mid-answer: 503 after {took:.1f} s (list_timeout 5 s)")
+        finally:
+            netns.heal()
+            netns.unthrottle()
+        res, _, _ = await recovered(client, f"/api/contents/{folder}", within=30)
+        assert {e["name"] for e in res.json()["content"]} == names
