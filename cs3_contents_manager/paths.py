@@ -34,9 +34,11 @@ def split_api_path(path: str) -> list[str]:
     if not isinstance(path, str):
         raise HTTPError(400, f"A path must be a string, not {type(path).__name__}")
     parts = [p for p in path.strip("/").split("/") if p]
+    # A path that could leave the root is refused as such, whatever else is wrong with it.
     for part in parts:
         if part in (".", "..") or any(c in part for c in FORBIDDEN_CHARS):
             raise HTTPError(404, f"{path!r} is outside root contents directory")
+    for part in parts:
         if _utf8_length(path, part) > MAX_NAME_BYTES:
             raise HTTPError(400, f"File name too long (more than {MAX_NAME_BYTES} bytes): {part[:40]}…")
     return parts

@@ -87,6 +87,8 @@ async def test_hub_errors_back_off_keep_the_token_and_recover(
     hub.recover()
     await wait_for(lambda: read_or_none(target) not in (good, None), 3, "a new token after recovery")
     assert target.read_text() == hub.issued[-1]
+    # The daemon logs the recovery just after replacing the file: wait for the line, bounded.
+    await wait_for(lambda: logs.count("Recovered after", 20) >= 1, 2, "the recovery logged")
     assert logs.count("Recovered after", 20) == 1
 
 
@@ -109,6 +111,8 @@ async def test_connection_refused_backs_off_and_recovers(
     hub.start_listening()
     await wait_for(lambda: read_or_none(target) not in (good, None), 3, "a new token after recovery")
     assert len(hub.requests) == requests_before + 1
+    # The daemon logs the recovery just after replacing the file: wait for the line, bounded.
+    await wait_for(lambda: logs.count("Recovered after", 20) >= 1, 2, "the recovery logged")
     assert logs.count("Recovered after", 20) == 1
 
 
@@ -129,6 +133,8 @@ async def test_refusal_is_logged_once_and_retried_at_the_cap(
 
     hub.serve_tokens(lifetime=60)
     await wait_for(lambda: read_or_none(target) is not None, 2, "the token once allowed")
+    # The daemon logs the recovery just after replacing the file: wait for the line, bounded.
+    await wait_for(lambda: logs.count("Recovered after", 20) >= 1, 2, "the recovery logged")
     assert logs.count("Recovered after", 20) == 1
 
 
