@@ -41,25 +41,6 @@ class Stack:
         )
 
 
-@contextmanager
-def _interpreter(python: Path) -> Iterator[None]:
-    """The harness starts servers with sys.executable; cs3-jupyter's needs its own venv's."""
-    saved = sys.executable
-    sys.executable = str(python)
-    try:
-        yield
-    finally:
-        sys.executable = saved
-
-
-def _start(server: JupyterServer, python: Path | None = None) -> None:
-    if python is None:
-        server.start()
-        return
-    with _interpreter(python):
-        server.start()
-
-
 async def _seed(stack: Stack, plan: Plan) -> None:
     storage = stack.storage()
     try:
@@ -88,17 +69,15 @@ def running(workdir: Path, plan: Plan, cs3jupyter_python: Path) -> Iterator[Stac
             "ServerApp": {"contents_manager_class": cs3jupyter_env.MANAGER_CLASS},
             **cs3jupyter_env.manager_settings(reva.gateway, CS3_ROOT, secret, USER),
         }
-        cs3jupyter = JupyterServer(workdir / "cs3jupyter", cs3jupyter_settings, env=env)
+        cs3jupyter = JupyterServer(
+            workdir / "cs3jupyter", cs3jupyter_settings, env=env, python=cs3jupyter_python
+        )
         local = JupyterServer(local_dir, {"ServerApp": {"contents_manager_class": LOCAL_MANAGER}})
-        for name, server, python in (
-            ("ours", ours, None),
-            ("cs3jupyter", cs3jupyter, cs3jupyter_python),
-            ("local", local, None),
-        ):
+        for name, server in (("ours", ours), ("cs3jupyter", cs3jupyter), ("local", local)):
             print(f"starting the {name} Jupyter server ...", file=sys.stderr, flush=True)
             cleanup.callback(server.stop)
             try:
-                _start(server, python)
+                server.start()
             except JupyterError as err:
                 if name == "ours":
                     raise

@@ -7,20 +7,18 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import yaml
 
 from .ports import free_port
-from .process import log_tail, stop_process
+from .process import ManagedProcess, http_probe
 from .reva import REPO
 
 CHP = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -32,8 +30,11 @@ class HubError(RuntimeError):
 
 
 @dataclass
-class Hub:
+class Hub(ManagedProcess):
     """JupyterHub + proxy on free loopback ports, configured through a values YAML."""
+
+    name: ClassVar[str] = "JupyterHub"
+    error: ClassVar[type[Exception]] = HubError
 
     workdir: Path
     reva_gateway: str
@@ -115,37 +116,15 @@ class Hub:
             "CONFIGPROXY_AUTH_TOKEN": secrets.token_hex(32),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         }
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
-            cwd=self.workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise HubError(f"JupyterHub exited with {self.process.returncode}\n{self.log_tail()}")
-            try:
-                res = httpx.get(f"{self.url}/hub/api/", timeout=2)
-                if res.status_code == 200:
-                    return
-                last = f"HTTP {res.status_code}"
-            except httpx.TransportError as err:
-                last = type(err).__name__
-            time.sleep(0.3)
-        self.stop()
-        raise HubError(f"JupyterHub not ready within {timeout:.0f} s ({last})\n{self.log_tail()}")
+        self.spawn([sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=self.workdir, env=env)
+        with httpx.Client(timeout=2.0) as http:
+            self.wait_ready(http_probe(http, f"{self.url}/hub/api/"), timeout, interval=0.3)
 
     def stop(self, timeout: float = 20.0) -> None:
-        stop_process(self.process, signal.SIGTERM, timeout)
+        super().stop(timeout)
 
     def log_tail(self, lines: int = 60) -> str:
-        return log_tail(self.log_path, "JupyterHub", lines)
+        return super().log_tail(lines)
 
 
 FORM = re.compile(r"<form[^>]*action=\"([^\"]*)\"", re.I)

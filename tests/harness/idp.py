@@ -23,19 +23,17 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
-import time
 from dataclasses import asdict, dataclass, field
 from html import unescape
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
 from .ports import free_port, port_in_use
-from .process import log_tail, stop_process
+from .process import ManagedProcess, http_probe, start_on_free_ports
 from .reva import DEMO_USERS, REPO
 
 SERVER = REPO / "tests" / "idp" / "server.mjs"
@@ -124,8 +122,11 @@ def default_clients() -> list[Client]:
 
 
 @dataclass
-class IdentityProvider:
+class IdentityProvider(ManagedProcess):
     """One `node tests/idp/server.mjs` process on its own loopback port."""
+
+    name: ClassVar[str] = "the identity provider"
+    error: ClassVar[type[Exception]] = IdpError
 
     workdir: Path
     port: int = field(default_factory=free_port)
@@ -236,67 +237,10 @@ class IdentityProvider:
                 f"cannot start the identity provider: port 127.0.0.1:{self.port} is already in use"
             )
         self.render()
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [node, str(SERVER), str(self.config_path)],
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        log.close()
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
+        self.spawn([node, str(SERVER), str(self.config_path)], cwd=REPO)
         with httpx.Client(timeout=2.0) as http:
-            while time.monotonic() < deadline:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise IdpError(self._explain_exit())
-                try:
-                    res = http.get(self.discovery_url)
-                    if res.status_code == 200 and res.json().get("issuer") == self.issuer:
-                        return
-                    last = f"discovery answered {res.status_code}"
-                except httpx.HTTPError as err:
-                    last = f"{type(err).__name__}: {err}"
-                time.sleep(0.1)
-        raise IdpError(
-            f"the identity provider did not become ready within {timeout:.0f} s "
-            f"(last probe: {last})\n{self.log_tail()}"
-        )
-
-    def _explain_exit(self) -> str:
-        assert self.process is not None
-        tail = self.log_tail()
-        reason = f"the identity provider exited with code {self.process.returncode} during start-up"
-        if "address already in use" in tail:
-            reason = "the identity provider could not listen: its port is already in use"
-        return f"{reason}\n{tail}"
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL if it does not exit in time."""
-        stop_process(self.process, signal.SIGTERM, timeout)
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log_tail(self, lines: int = 40) -> str:
-        return log_tail(self.log_path, "the identity provider", lines)
-
-    def __enter__(self) -> IdentityProvider:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+            probe = http_probe(http, self.discovery_url, lambda res: res.json().get("issuer") == self.issuer)
+            self.wait_ready(probe, timeout, interval=0.1)
 
     # -- admin -----------------------------------------------------------------------------
 
@@ -350,18 +294,13 @@ class IdentityProvider:
 
 def start_idp(workdir: Path, attempts: int = 3, **kwargs: Any) -> IdentityProvider:
     """Start the provider on a fresh free port, picking another one if something took it."""
-    last: IdpError | None = None
-    for attempt in range(attempts):
+
+    def make(attempt: int) -> IdentityProvider:
         idp = IdentityProvider(Path(workdir) / f"attempt-{attempt}", **kwargs)
-        try:
-            idp.start()
-            return idp
-        except IdpError as err:
-            if "already in use" not in str(err):
-                raise
-            last = err
-    assert last is not None
-    raise last
+        idp.start()
+        return idp
+
+    return start_on_free_ports(make, IdpError, attempts)
 
 
 # -- the browser side of the code flow ----------------------------------------------------

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
 from .ports import free_port
-from .process import log_tail, stop_process
+from .process import ManagedProcess, http_probe
 
 
 class JupyterError(RuntimeError):
@@ -27,12 +25,19 @@ class JupyterError(RuntimeError):
 
 
 @dataclass
-class JupyterServer:
+class JupyterServer(ManagedProcess):
+    """A Jupyter server on a free loopback port, reached with a token like JupyterLab is."""
+
+    name: ClassVar[str] = "jupyter server"
+    error: ClassVar[type[Exception]] = JupyterError
     workdir: Path
     settings: dict[str, dict[str, Any]]
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_hex(16))
+    # The interpreter that runs the server: another virtualenv's for a contents manager
+    # installed there (the benchmarks' cs3-jupyter).
+    python: Path = field(default_factory=lambda: Path(sys.executable))
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -71,10 +76,9 @@ class JupyterServer:
             "JUPYTER_PLATFORM_DIRS": "1",
             **self.env,
         }
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        self.spawn(
             [
-                sys.executable,
+                str(self.python),
                 "-m",
                 "jupyter_server",
                 f"--config={config}",
@@ -88,32 +92,9 @@ class JupyterServer:
             ],
             cwd=self.workdir,
             env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
         )
-        log.close()
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise JupyterError(f"jupyter server exited with {self.process.returncode}\n{self.log_tail()}")
-            try:
-                res = httpx.get(f"{self.url}/api/status", headers=self.headers(), timeout=2)
-                if res.status_code == 200:
-                    return
-                last = f"HTTP {res.status_code}"
-            except httpx.TransportError as err:
-                last = type(err).__name__
-            time.sleep(0.2)
-        self.stop()
-        raise JupyterError(f"jupyter server not ready within {timeout:.0f} s ({last})\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        stop_process(self.process, signal.SIGTERM, timeout)
-
-    def log_tail(self, lines: int = 40) -> str:
-        return log_tail(self.log_path, "jupyter server", lines)
+        with httpx.Client(timeout=2.0, headers=self.headers()) as http:
+            self.wait_ready(http_probe(http, f"{self.url}/api/status"), timeout)
 
 
 def seed_settings(

@@ -13,17 +13,17 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+from typing import ClassVar
 
 import grpc
 from cs3.gateway.v1beta1 import gateway_api_pb2, gateway_api_pb2_grpc
 from cs3.rpc.v1beta1 import code_pb2
 
 from .ports import free_port, port_in_use
-from .process import log_tail, stop_process
+from .process import ManagedProcess, Probe, start_on_free_ports
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -68,8 +68,13 @@ class OidcSettings:
 
 
 @dataclass
-class Revad:
+class Revad(ManagedProcess):
     """One revad process serving gateway, auth, users, storage and data transfers."""
+
+    name: ClassVar[str] = "revad"
+    error: ClassVar[type[Exception]] = RevaError
+    # revad stops gracefully on SIGINT.
+    stop_signal: ClassVar[int] = signal.SIGINT
 
     workdir: Path
     binary: Path = field(default_factory=default_binary)
@@ -174,20 +179,12 @@ class Revad:
             if port_in_use(port):
                 raise RevaError(f"cannot start revad: port 127.0.0.1:{port} is already in use")
         self.render()
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        self.spawn(
             [str(self.binary), "-c", str(self.config_path), "-p", str(self.workdir / "revad.pid")],
             cwd=self.workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
         )
-        log.close()
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        with grpc.insecure_channel(self.gateway) as channel:
+            self.wait_ready(self._authenticate_probe(channel), timeout)
 
     def _ports(self) -> list[int]:
         ports = [self.grpc_port, self.http_port]
@@ -195,84 +192,37 @@ class Revad:
             ports.append(self.oidc_port)
         return [p for p in ports if p]
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        with grpc.insecure_channel(self.gateway) as channel:
-            stub = gateway_api_pb2_grpc.GatewayAPIStub(channel)
-            while time.monotonic() < deadline:
-                assert self.process is not None
-                if self.process.poll() is not None:
-                    raise RevaError(self._explain_exit())
-                try:
-                    res = stub.Authenticate(
-                        gateway_api_pb2.AuthenticateRequest(
-                            type="basic", client_id="einstein", client_secret=DEMO_USERS["einstein"]
-                        ),
-                        timeout=2,
-                    )
-                    if res.status.code == code_pb2.CODE_OK:
-                        return
-                    last = (
-                        f"Authenticate answered {code_pb2.Code.Name(res.status.code)}: {res.status.message}"
-                    )
-                except grpc.RpcError as err:
-                    last = f"{err.code().name}: {err.details()}"
-                time.sleep(0.2)
-        raise RevaError(
-            f"revad did not become ready within {timeout:.0f} s (last probe: {last})\n{self.log_tail()}"
+    def _authenticate_probe(self, channel: grpc.Channel) -> Probe:
+        stub = gateway_api_pb2_grpc.GatewayAPIStub(channel)
+        request = gateway_api_pb2.AuthenticateRequest(
+            type="basic", client_id="einstein", client_secret=DEMO_USERS["einstein"]
         )
 
-    def _explain_exit(self) -> str:
-        assert self.process is not None
-        tail = self.log_tail()
-        reason = f"revad exited with code {self.process.returncode} during start-up"
-        if "address already in use" in tail:
-            reason = "revad could not listen: a port it was given is already in use"
-        elif "error" in tail.lower() and "config" in tail.lower():
+        def probe() -> str | None:
+            try:
+                res = stub.Authenticate(request, timeout=2)
+            except grpc.RpcError as err:
+                return f"{err.code().name}: {err.details()}"
+            if res.status.code == code_pb2.CODE_OK:
+                return None
+            return f"Authenticate answered {code_pb2.Code.Name(res.status.code)}: {res.status.message}"
+
+        return probe
+
+    def explain_exit(self) -> str:
+        text = super().explain_exit()
+        reason, _, tail = text.partition("\n")
+        if "could not listen" not in reason and "error" in tail.lower() and "config" in tail.lower():
             reason += " (its configuration was rejected)"
         return f"{reason}\n{tail}"
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGINT first, as revad expects for a graceful stop; SIGKILL if it does not obey."""
-        stop_process(self.process, signal.SIGINT, timeout)
-
-    def kill(self) -> None:
-        """Kill revad without a chance to clean up, as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(5)
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log_tail(self, lines: int = 40) -> str:
-        return log_tail(self.log_path, "revad", lines)
-
-    def __enter__(self) -> Revad:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 def start_revad(workdir: Path, attempts: int = 3, **kwargs: object) -> Revad:
-    """Start revad on fresh free ports, picking new ones if another process took them first.
+    """Start revad on fresh free ports, picking new ones if another process took them first."""
 
-    Free ports are found by binding port 0 and releasing it, so another process can grab one
-    before revad binds it; retrying with new ports turns that race into a non-event.
-    """
-    last: RevaError | None = None
-    for attempt in range(attempts):
+    def make(attempt: int) -> Revad:
         server = Revad(Path(workdir) / f"attempt-{attempt}", **kwargs)  # type: ignore[arg-type]
-        try:
-            server.start()
-            return server
-        except RevaError as err:
-            if "already in use" not in str(err):
-                raise
-            last = err
-    assert last is not None
-    raise last
+        server.start()
+        return server
+
+    return start_on_free_ports(make, RevaError, attempts)
