@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.harness.jupyter import JupyterServer, seed_settings
-from tests.harness.reva import DEMO_USERS, start_revad
+from tests.harness.jupyter import JupyterServer, seed_server
+from tests.harness.reva import start_revad
 
 from .rss import MiB, peak_bytes, reset_peak, rss_bytes
 
@@ -90,11 +90,7 @@ async def main(mib: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
         work = Path(tmp)
         reva = start_revad(work / "reva")
-        secret = work / "einstein.secret"
-        secret.write_text(DEMO_USERS["einstein"])
-        cs3 = JupyterServer(
-            work / "cs3", seed_settings(reva.gateway, "", secret), env={"JUPYTERHUB_USER": "einstein"}
-        )
+        cs3 = seed_server(reva.gateway, work / "cs3", "")
         local = JupyterServer(
             work / "local",
             {"ServerApp": {"contents_manager_class": LOCAL_BASELINE}},

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cs3_contents_manager.cs3.client import ChannelSettings
 from cs3_contents_manager.cs3.storage import CS3Storage
-from tests.harness.jupyter import JupyterServer, seed_settings
+from tests.harness.jupyter import JupyterServer, password_file, seed_settings
 from tests.harness.reva import DEMO_USERS, start_revad
 
 from .fixtures import seed_cs3
@@ -118,8 +118,7 @@ def main() -> None:
         reva = start_revad(work / "reva")
         try:
             asyncio.run(_seed(reva.gateway))
-            secret = work / f"{USER}.secret"
-            secret.write_text(DEMO_USERS[USER])
+            secret = password_file(work, USER)
             server = ProfiledServer(
                 work / "server", seed_settings(reva.gateway, CS3_ROOT, secret), env={"JUPYTERHUB_USER": USER}
             )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cs3_contents_manager.cs3.client import ChannelSettings
 from cs3_contents_manager.cs3.storage import CS3Storage
-from tests.harness.jupyter import JupyterError, JupyterServer, seed_settings
+from tests.harness.jupyter import JupyterError, JupyterServer, password_file, seed_settings
 from tests.harness.reva import DEMO_USERS, Revad, start_revad
 
 from . import cs3jupyter_env
@@ -54,9 +54,7 @@ def running(workdir: Path, plan: Plan, cs3jupyter_python: Path) -> Iterator[Stac
     with ExitStack() as cleanup:
         reva = start_revad(workdir / "reva")
         cleanup.callback(reva.stop)
-        secret = workdir / f"{USER}.secret"
-        secret.write_text(DEMO_USERS[USER])
-        secret.chmod(0o600)
+        secret = password_file(workdir, USER)
         local_dir = workdir / "local"
         stack = Stack(workdir, reva, secret, local_dir / "local-root", {})
         print("seeding data in reva and on the local disk ...", file=sys.stderr, flush=True)

@@ -36,6 +36,7 @@ from .cs3 import errors
 from .cs3.auth import SecretFile
 from .cs3.client import ChannelSettings
 from .cs3.storage import CS3Storage
+from .locks import LockCheck
 from .paths import expand_root, is_hidden_path, split_api_path, to_api_path, to_cs3_path
 
 MiB = 1024 * 1024
@@ -85,8 +86,17 @@ class CS3FileManagerMixin(LoggingConfigurable):
     authtokenvalidity = Integer(
         3600, config=True, help="Seconds a reva token is used before logging in again, at most."
     )
-    lock_not_impl = Bool(False, config=True, help="The storage has no locks; do not try to use them.")
-    lock_as_attr = Bool(False, config=True, help="Locks are stored as extended attributes.")
+    lock_not_impl = Bool(
+        False,
+        config=True,
+        help="The storage keeps no CS3 locks: do not ask it (GetLock) before changing a file.",
+    )
+    lock_as_attr = Bool(
+        False,
+        config=True,
+        help="Also honour advisory locks kept in the file's 'cs3client.advlock' attribute, "
+        "for storages without CS3 locks (as cs3-jupyter servers write them).",
+    )
     root_path = Unicode(
         "",
         config=True,
@@ -107,6 +117,7 @@ class CS3FileManagerMixin(LoggingConfigurable):
 
     _storage: CS3Storage | None = None
     _root: str | None = None
+    _lock_check: LockCheck | None = None
 
     @property
     def storage(self) -> CS3Storage:
@@ -133,6 +144,27 @@ class CS3FileManagerMixin(LoggingConfigurable):
                 tus_enabled=self.tus_enabled,
             )
         return self._storage
+
+    @property
+    def lock_check(self) -> LockCheck:
+        if self._lock_check is None:
+            self._lock_check = LockCheck(
+                self.storage, native=not self.lock_not_impl, as_attr=self.lock_as_attr, log=self.log
+            )
+        return self._lock_check
+
+    async def refuse_locked(self, api_path: str, action: str) -> None:
+        """423 when another application holds a lock on the file: it must not change under it."""
+        if not self.lock_check.enabled:
+            return
+        with http_errors(api_path):
+            holder = await self.lock_check.holder(await self.cs3_path(api_path))
+        if holder is not None:
+            raise HTTPError(
+                423,
+                f"{api_path} is locked by {holder.describe()}, so it was not {action}; "
+                "close it there or wait until the lock is released",
+            )
 
     async def cs3_root(self) -> str:
         if self._root is None:
@@ -435,6 +467,7 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
 
     async def _upload(self, path: str, data: bytes) -> None:
         self._check_upload_size(path, len(data))
+        await self.refuse_locked(path, "saved")
         with http_errors(path):
             await self.storage.upload(await self.cs3_path(path), data, size=len(data))
 
@@ -552,6 +585,10 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             await self._refuse_missing_parent(err, new_path.strip("/"))
             raise
 
+    async def restore_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        await self.refuse_locked(path.strip("/"), "restored")
+        await super().restore_checkpoint(checkpoint_id, path)
+
     # -- delete, rename, copy --------------------------------------------------------------
 
     async def delete_file(self, path: str) -> None:
@@ -570,6 +607,8 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             if info is None:
                 raise HTTPError(404, f"File or directory does not exist: {path}")
             target = await self.cs3_path(path)
+            if not models.is_dir(info):
+                await self.refuse_locked(path, "deleted")
             if models.is_dir(info) and not (self.delete_to_trash or self.always_delete_dir):
                 entries = await self.storage.list(target)
                 if any(e.path.rsplit("/", 1)[-1] != ".ipynb_checkpoints" for e in entries):
@@ -591,6 +630,7 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
                 raise HTTPError(409, f"File already exists: {new_path}")
             if new_path.startswith(old_path + "/"):
                 raise HTTPError(400, f"Cannot move {old_path} into itself")
+            await self.refuse_locked(old_path, "renamed")
             try:
                 await self.storage.move(await self.cs3_path(old_path), await self.cs3_path(new_path))
             except errors.CS3Error:
@@ -759,6 +799,8 @@ class CS3LargeFileManager(CS3FileContentsManager):
             raise HTTPError(400, f"Cannot create hidden file {path!r}")
         data = self._decode_content(path, model["content"], model.get("format"))
         if chunk == 1:
+            # Say so before the user sends the rest of a large file; checked again at the end.
+            await self.refuse_locked(path, "saved")
             self.run_pre_save_hooks(model=model, path=path)
         await self._append_chunk(path, chunk, data)
         if chunk != -1:
@@ -796,6 +838,7 @@ class CS3LargeFileManager(CS3FileContentsManager):
         if chunk == -1:
             try:
                 await spool.flush()
+                await self.refuse_locked(path, "saved")
                 with http_errors(path):
                     await self.storage.upload(
                         await self.cs3_path(path), _read_spool(spool.path), size=spool.size

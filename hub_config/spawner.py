@@ -35,8 +35,13 @@ def server_args(settings: dict[str, Any], token_path: str) -> list[str]:
     ]
     if cs3.get("caFile"):
         args.append(f"--CS3FileManagerMixin.ssl_ca_file={cs3['caFile']}")
-    if "tus" in cs3:
-        args.append(f"--CS3FileManagerMixin.tus_enabled={bool(cs3['tus'])}")
+    for key, trait in (
+        ("tus", "tus_enabled"),
+        ("lockNotImplemented", "lock_not_impl"),
+        ("lockAsAttribute", "lock_as_attr"),
+    ):
+        if key in cs3:
+            args.append(f"--CS3FileManagerMixin.{trait}={bool(cs3[key])}")
     for key, trait in (("callTimeoutSeconds", "call_timeout"), ("listTimeoutSeconds", "list_timeout")):
         if key in cs3:
             args.append(f"--CS3FileManagerMixin.{trait}={float(cs3[key])}")

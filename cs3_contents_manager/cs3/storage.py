@@ -144,6 +144,36 @@ class CS3Storage:
             path=src,
         )
 
+    # -- locks ---------------------------------------------------------------------------
+
+    async def get_lock(self, path: str) -> resources_pb2.Lock | None:
+        """The lock on a file, or None. EOS answers NOT_FOUND for a file without a lock;
+        reva's local drivers have no locks and answer INTERNAL, which is raised."""
+        try:
+            res = await self.gateway.call(
+                "GetLock",
+                provider_api_pb2.GetLockRequest(ref=ref(path)),
+                idempotent=True,
+                op="lock lookup",
+                path=path,
+            )
+        except errors.NotFound:
+            return None
+        lock = res.lock
+        return lock if lock.lock_id or lock.app_name else None
+
+    async def metadata(self, path: str, key: str) -> str | None:
+        """One arbitrary-metadata attribute of a file (asked for by name: EOS returns only the
+        attributes requested)."""
+        res = await self.gateway.call(
+            "Stat",
+            provider_api_pb2.StatRequest(ref=ref(path), arbitrary_metadata_keys=[key]),
+            idempotent=True,
+            op="stat",
+            path=path,
+        )
+        return res.info.arbitrary_metadata.metadata.get(key)
+
     # -- versions --------------------------------------------------------------------------
 
     async def list_versions(self, path: str) -> list[Any]:

@@ -217,10 +217,14 @@ def test_root_path_and_limits_reach_server_args(render) -> None:
     assert "--CS3FileManagerMixin.ssl_enabled=True" in args
     local = server_args(hub_values(render("tls-ingress")), "/t")
     assert "--CS3FileManagerMixin.tus_enabled=True" in local
+    assert "--CS3FileManagerMixin.lock_not_impl=True" in local
+    assert "--CS3FileManagerMixin.lock_as_attr=True" in local
     assert "--CS3FileManagerMixin.call_timeout=10.0" in local
     assert "--CS3FileManagerMixin.list_timeout=120.0" in local
     defaults = server_args(hub_values(render("default")), "/t")
     assert "--CS3FileManagerMixin.tus_enabled=False" in defaults
+    assert "--CS3FileManagerMixin.lock_not_impl=False" in defaults
+    assert "--CS3FileManagerMixin.lock_as_attr=False" in defaults
     assert "--CS3FileManagerMixin.call_timeout=30.0" in defaults
     assert "--CS3FileManagerMixin.root_path=/eos/user/{username[0]}/{username}" in defaults
     assert "--CS3LargeFileManager.max_copy_folder_size_mb=500" in defaults

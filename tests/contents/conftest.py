@@ -16,8 +16,9 @@ from traitlets.config import Config
 from cs3_contents_manager import CS3LargeFileManager
 from cs3_contents_manager.cs3.storage import CS3Storage
 from tests.conftest import storage_for
-from tests.harness.jupyter import JupyterServer, seed_settings
-from tests.harness.reva import DEMO_USERS, Revad
+from tests.harness.jupyter import JupyterServer, seed_server
+from tests.harness.jupyter import password_file as make_password_file
+from tests.harness.reva import Revad
 
 # jupyter_server's tests/conftest.py `dirs`: (folder, base name of the notebook, text file and
 # blob inside it), shared by the ported conformance suites.
@@ -39,10 +40,7 @@ DIRS: list[tuple[str, str]] = [
 
 @pytest.fixture
 def password_file(tmp_path: Path) -> Path:
-    path = tmp_path / "einstein.secret"
-    path.write_text(DEMO_USERS["einstein"])
-    path.chmod(0o600)
-    return path
+    return make_password_file(tmp_path)
 
 
 @pytest.fixture
@@ -87,9 +85,6 @@ async def cm(reva: Revad, cs3_root: str, password_file: Path) -> AsyncIterator[C
 def jupyter(reva: Revad, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
     """One real Jupyter Server for the session, configured with the seed's names."""
     workdir = tmp_path_factory.mktemp("jupyter")
-    secret = workdir / "einstein.secret"
-    secret.write_text(DEMO_USERS["einstein"])
-    secret.chmod(0o600)
     root = f"/home/srv-{uuid.uuid4().hex[:12]}"
 
     async def make_root() -> None:
@@ -100,9 +95,7 @@ def jupyter(reva: Revad, tmp_path_factory: pytest.TempPathFactory) -> Iterator[J
             await storage.close()
 
     asyncio.run(make_root())
-    server = JupyterServer(
-        workdir, seed_settings(reva.gateway, root, secret), env={"JUPYTERHUB_USER": "einstein"}
-    )
+    server = seed_server(reva.gateway, workdir, root)
     server.root = root  # type: ignore[attr-defined]
     server.start()
     yield server

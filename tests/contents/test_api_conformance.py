@@ -48,8 +48,8 @@ from nbformat.v4 import new_markdown_cell, new_notebook
 from cs3_contents_manager import CS3LargeFileManager, models
 from cs3_contents_manager.cs3.storage import CS3Storage
 from tests.contents.conftest import DIRS, Api
-from tests.harness.jupyter import JupyterServer, seed_settings
-from tests.harness.reva import DEMO_USERS, REPO, Revad
+from tests.harness.jupyter import JupyterServer, seed_server
+from tests.harness.reva import REPO, Revad
 
 FOLDERS: list[str] = sorted({folder for folder, _ in DIRS})
 
@@ -753,18 +753,13 @@ def hidden_trap(
     try:
         for allow_hidden in (True, False):
             workdir = tmp_path_factory.mktemp(f"jupyter-hidden-{str(allow_hidden).lower()}")
-            secret = workdir / "einstein.secret"
-            secret.write_text(DEMO_USERS["einstein"])
-            secret.chmod(0o600)
-            settings = seed_settings(
+            server = seed_server(
                 reva.gateway,
+                workdir,
                 root,
-                secret,
+                env={"PYTHONPATH": pythonpath},
                 ServerApp={"contents_manager_class": f"{__name__}.{HiddenTrapManager.__name__}"},
                 ContentsManager={"allow_hidden": allow_hidden},
-            )
-            server = JupyterServer(
-                workdir, settings, env={"JUPYTERHUB_USER": "einstein", "PYTHONPATH": pythonpath}
             )
             servers[allow_hidden] = server
             server.start()

@@ -13,8 +13,8 @@ import pytest
 
 from tests.conftest import storage_for
 from tests.harness.faults import IsolatedRevad, network_faults_unavailable
-from tests.harness.jupyter import JupyterServer, seed_settings
-from tests.harness.reva import DEMO_USERS, Revad
+from tests.harness.jupyter import JupyterServer, seed_server
+from tests.harness.reva import Revad
 
 
 @dataclass
@@ -81,10 +81,6 @@ def isolated_reva(revad_binary: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 def jupyter_for(reva: Revad, workdir: Path, **manager: object) -> JupyterServer:
     """A real Jupyter server serving a fresh folder of einstein's home from `reva`."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    secret = workdir / "einstein.secret"
-    secret.write_text(DEMO_USERS["einstein"])
-    secret.chmod(0o600)
     root = f"/home/faults-{uuid.uuid4().hex[:10]}"
 
     async def make_root() -> None:
@@ -95,8 +91,7 @@ def jupyter_for(reva: Revad, workdir: Path, **manager: object) -> JupyterServer:
             await storage.close()
 
     asyncio.run(make_root())
-    settings = seed_settings(reva.gateway, root, secret, CS3FileManagerMixin=dict(manager))
-    server = JupyterServer(workdir, settings, env={"JUPYTERHUB_USER": "einstein"})
+    server = seed_server(reva.gateway, workdir, root, CS3FileManagerMixin=dict(manager))
     server.root = root  # type: ignore[attr-defined]
     return server
 

@@ -32,8 +32,8 @@ import pytest
 from cs3_contents_manager import models
 from cs3_contents_manager.cs3.storage import CS3Storage
 from tests.conftest import storage_for
-from tests.harness.jupyter import JupyterServer, seed_settings
-from tests.harness.reva import DEMO_USERS, Revad
+from tests.harness.jupyter import JupyterServer, seed_server
+from tests.harness.reva import Revad
 
 HOME = "/home"
 STATS: dict[str, Counter[str]] = {}
@@ -69,9 +69,6 @@ async def _layout(reva: Revad, parent: str, files: dict[str, bytes]) -> None:
 def fuzz_site(reva: Revad, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzSite]:
     """One Jupyter Server (the seed configuration) whose root has a parent and siblings."""
     workdir = tmp_path_factory.mktemp("fuzz-jupyter")
-    secret = workdir / "einstein.secret"
-    secret.write_text(DEMO_USERS["einstein"])
-    secret.chmod(0o600)
     parent = f"{HOME}/fz-{uuid.uuid4().hex[:10]}"
     root = f"{parent}/root"
     neighbours = {
@@ -80,9 +77,7 @@ def fuzz_site(reva: Revad, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         f"{parent}/other/notes.txt": b"another user folder\n",
     }
     asyncio.run(_layout(reva, parent, neighbours))
-    server = JupyterServer(
-        workdir, seed_settings(reva.gateway, root, secret), env={"JUPYTERHUB_USER": "einstein"}
-    )
+    server = seed_server(reva.gateway, workdir, root)
     server.start()
     yield FuzzSite(server, reva, parent, root, neighbours)
     server.stop()

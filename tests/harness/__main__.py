@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .hub import Hub, HubError
 from .idp import Client, IdentityProvider, IdpError
-from .jupyter import JupyterError, JupyterServer, seed_settings
+from .jupyter import JupyterError, seed_server
 from .reva import DEMO_USERS, REPO, OidcSettings, RevaError, start_revad
 
 USERS = ", ".join(f"{name} / {password}" for name, password in DEMO_USERS.items())
@@ -90,12 +90,7 @@ def run_lab(workdir: Path) -> int:
     except RevaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    secret = workdir / "einstein.secret"
-    secret.write_text(DEMO_USERS["einstein"])
-    secret.chmod(0o600)
-    lab = JupyterServer(
-        workdir / "jupyter", seed_settings(reva.gateway, "", secret), env={"JUPYTERHUB_USER": "einstein"}
-    )
+    lab = seed_server(reva.gateway, workdir / "jupyter", "")
     try:
         lab.start()
     except JupyterError as err:

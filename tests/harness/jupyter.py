@@ -18,6 +18,7 @@ import httpx
 
 from .ports import free_port
 from .process import ManagedProcess, http_probe
+from .reva import DEMO_USERS
 
 
 class JupyterError(RuntimeError):
@@ -119,3 +120,28 @@ def seed_settings(
     for section, values in extra.items():
         settings.setdefault(section, {}).update(values)
     return settings
+
+
+def password_file(folder: Path, user: str = "einstein") -> Path:
+    """A demo user's password in a file only its owner reads: the secret of `basic` login,
+    in place of the OAuth token file of a real deployment."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{user}.secret"
+    path.write_text(DEMO_USERS[user])
+    path.chmod(0o600)
+    return path
+
+
+def seed_server(
+    gateway: str,
+    workdir: Path,
+    root: str,
+    *,
+    user: str = "einstein",
+    env: dict[str, str] | None = None,
+    **sections: dict[str, Any],
+) -> JupyterServer:
+    """A Jupyter server (not started) on the seed configuration, serving `root` as `user`;
+    `sections` add to or override the seed's settings."""
+    settings = seed_settings(gateway, root, password_file(workdir, user), **sections)
+    return JupyterServer(workdir, settings, env={"JUPYTERHUB_USER": user, **(env or {})})
