@@ -7,12 +7,12 @@ REVA_VERSION := $(shell sed -n 's|^[[:space:]]*\(require \)\{0,1\}github.com/cs3
 REVAD := build/revad-$(REVA_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint format revad venv node helm clean
+.PHONY: run test bench lint format revad venv node helm pss clean
 
 run: venv revad node
 	$(PY) -m tests.harness run
 
-test: venv revad node helm
+test: venv revad node helm pss
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv revad node
@@ -57,6 +57,15 @@ $(HELM):
 		helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv build/helm-gobin/helm $@
 	rmdir build/helm-gobin
+
+# The Pod Security checker of the chart tests: Kubernetes' own evaluator (tests/chart/pss),
+# named for the pinned k8s.io/pod-security-admission; a present binary is never rebuilt.
+PSS_VERSION := $(shell sed -n 's|^[[:space:]]*k8s.io/pod-security-admission \(v[^ ]*\).*|\1|p' tests/chart/pss/go.mod)
+PSS := build/pss-check-$(PSS_VERSION)
+pss: $(PSS)
+
+$(PSS):
+	cd tests/chart/pss && CGO_ENABLED=0 go build -trimpath -o $(abspath $@) .
 
 # The images (hub, singleuser, token-refresher, proxy) on base images that debootstrap makes once
 # (images/README.md); docker's layer cache makes a rebuild of unchanged images quick.
