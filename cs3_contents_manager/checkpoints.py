@@ -164,6 +164,8 @@ class CS3VersionCheckpoints(CS3FileCheckpoints):
         path = path.strip("/")
         if not await self._use_versions(path):
             return await super().create_checkpoint(contents_mgr, path)
+        # The storage keeps a version when the file is written again, in place.
+        await self.manager.refuse_locked(path, "checkpointed")
         storage = self.manager.storage
         target = await self._cs3(path)
         with http_errors(path):

@@ -162,8 +162,8 @@ class CS3FileManagerMixin(LoggingConfigurable):
         if holder is not None:
             raise HTTPError(
                 423,
-                f"{api_path} is locked by {holder.describe()}, so it was not {action}; "
-                "close it there or wait until the lock is released",
+                f"{api_path} was not {action}: it is locked by {holder.describe()}. "
+                "Try again once the file is closed in that application",
             )
 
     async def cs3_root(self) -> str:
@@ -679,6 +679,8 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             if not await self.dir_exists(parent):
                 raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
             target = destination
+            if await self.file_exists(target):
+                await self.refuse_locked(target, "replaced")
         self._check_upload_size(target, int(info.size))
         with http_errors(path):
             await self.storage.copy_file(
@@ -800,6 +802,9 @@ class CS3LargeFileManager(CS3FileContentsManager):
         data = self._decode_content(path, model["content"], model.get("format"))
         if chunk == 1:
             # Say so before the user sends the rest of a large file; checked again at the end.
+            # A new upload replaces any earlier one of this path, refused or not.
+            if path in self._spools:
+                self._close_spool(path)
             await self.refuse_locked(path, "saved")
             self.run_pre_save_hooks(model=model, path=path)
         await self._append_chunk(path, chunk, data)
@@ -819,6 +824,8 @@ class CS3LargeFileManager(CS3FileContentsManager):
         if chunk == 1 or spool is None:
             if spool is not None:
                 self._close_spool(path)
+            if chunk != 1:
+                await self.refuse_locked(path, "saved")
             fd, name = tempfile.mkstemp(dir=self._spool_folder())
             spool = _Spool(os.fdopen(fd, "w+b"), Path(name))
             self._spools[path] = spool

@@ -16,12 +16,22 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from cs3.identity.user.v1beta1 import resources_pb2 as identity_pb2
 from cs3.storage.provider.v1beta1 import provider_api_pb2, resources_pb2
+from cs3.types.v1beta1 import types_pb2
 from tornado.web import HTTPError
 
-from cs3_contents_manager import CS3LargeFileManager
+from cs3_contents_manager import CS3LargeFileManager, CS3VersionCheckpoints
+from cs3_contents_manager.cs3 import errors
 from cs3_contents_manager.cs3.storage import CS3Storage, ref
-from cs3_contents_manager.locks import ATTR_KEY, Holder, holder_of_attr
+from cs3_contents_manager.locks import (
+    ATTR_KEY,
+    FAILURES_BEFORE_PAUSE,
+    RETRY_NATIVE_AFTER,
+    Holder,
+    LockCheck,
+    holder_of_attr,
+)
 from tests.conftest import storage_for
 from tests.contents.conftest import cs3_config
 from tests.harness.jupyter import JupyterServer, seed_server
@@ -159,18 +169,90 @@ async def test_advisory_locks_are_ignored_unless_configured(
     assert bytes(await admin.read(f"{cs3_root}/free.txt")) == b"v2"
 
 
-async def test_a_storage_without_locks_is_asked_once_not_on_every_save(
-    cm: CS3LargeFileManager, caplog: pytest.LogCaptureFixture
+async def test_a_storage_without_locks_is_not_asked_on_every_save(
+    cm: CS3LargeFileManager, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """lock_not_impl is False in the seed config; reva's local drivers fail GetLock. Saves go
-    on, and the storage is not asked again (one lookup, one log line, for ten saves)."""
+    on, and after a few failures on an existing file the storage is not asked again."""
     caplog.set_level(logging.INFO)
     cm.log = logging.getLogger("test-locks")
+    asked = []
+    real_get_lock = cm.storage.get_lock
+
+    async def counting_get_lock(path: str) -> object:
+        asked.append(path)
+        return await real_get_lock(path)
+
+    monkeypatch.setattr(cm.storage, "get_lock", counting_get_lock)
     for i in range(10):
         await cm.save(text(f"v{i}"), "plain.txt")
-    lines = [r for r in caplog.records if "did not answer a lock lookup" in r.getMessage()]
+    assert (await cm.get("plain.txt"))["content"] == "v9"
+    # The first save's lookup was of a file not there yet: it does not count.
+    assert len(asked) == FAILURES_BEFORE_PAUSE + 1, asked
+    lines = [r for r in caplog.records if "did not answer" in r.getMessage()]
     assert len(lines) == 1, [r.getMessage() for r in caplog.records]
     assert "lock_not_impl = True" in lines[0].getMessage()
+
+
+async def test_copies_onto_and_checkpoints_of_a_locked_file_are_refused(
+    lm: CS3LargeFileManager, admin: CS3Storage, cs3_root: str
+) -> None:
+    await lm.save(text("theirs"), "shared.txt")
+    await lm.save(text("mine"), "draft.txt")
+    await lock(admin, f"{cs3_root}/shared.txt", held_by("collabora"))
+    await refused(lm.copy("draft.txt", "shared.txt"), "not replaced")
+    assert bytes(await admin.read(f"{cs3_root}/shared.txt")) == b"theirs"
+    # A copy to a new name is no change to the locked file.
+    await lm.copy("shared.txt", "shared-copy.txt")
+    assert bytes(await admin.read(f"{cs3_root}/shared-copy.txt")) == b"theirs"
+
+
+async def test_a_version_checkpoint_of_a_locked_file_is_refused(
+    reva: Revad, cs3_root: str, password_file: Path, admin: CS3Storage
+) -> None:
+    """Version checkpoints rewrite the file in place so that the storage keeps a version."""
+    config = cs3_config(reva, cs3_root, password_file, CS3FileManagerMixin__lock_as_attr=True)
+    config.CS3FileContentsManager.checkpoints_class = CS3VersionCheckpoints
+    manager = CS3LargeFileManager(config=config)
+    try:
+        await manager.save(text("v1"), "paper.txt")
+        before = (await admin.stat(f"{cs3_root}/paper.txt")).etag
+        await lock(admin, f"{cs3_root}/paper.txt", held_by("onlyoffice"))
+        await refused(manager.create_checkpoint("paper.txt"), "not checkpointed")
+        assert (await admin.stat(f"{cs3_root}/paper.txt")).etag == before
+    finally:
+        await manager.storage.close()
+
+
+async def test_a_refused_first_chunk_ends_the_earlier_upload(
+    lm: CS3LargeFileManager, admin: CS3Storage, cs3_root: str
+) -> None:
+    await lm.save(text("stored"), "up.bin")
+    await lm.save({**chunk(b"abandoned upload "), "chunk": 1}, "up.bin")
+    await lock(admin, f"{cs3_root}/up.bin", held_by("collabora"))
+    await refused(lm.save({**chunk(b"new upload "), "chunk": 1}, "up.bin"), "not saved")
+    await unlock(admin, f"{cs3_root}/up.bin")
+    # Carrying on after the refusal appends to the stored file, never to the abandoned spool.
+    await lm.save({**chunk(b"+ more"), "chunk": -1}, "up.bin")
+    assert bytes(await admin.read(f"{cs3_root}/up.bin")) == b"stored+ more"
+
+
+@pytest.mark.parametrize(
+    ("value", "holder"),
+    [
+        ("collabora!id!inf", "'collabora'"),
+        ("collabora!id!nan", "'collabora'"),
+        ("collabora!id!99999999999999", "'collabora'"),
+        ("office!id!with!bangs!9999999999", "'office'"),
+    ],
+)
+async def test_odd_advisory_values_are_locks_not_errors(
+    lm: CS3LargeFileManager, admin: CS3Storage, cs3_root: str, value: str, holder: str
+) -> None:
+    await lm.save(text("v1"), "odd.txt")
+    await lock(admin, f"{cs3_root}/odd.txt", value)
+    await refused(lm.save(text("v2"), "odd.txt"), holder)
+    assert bytes(await admin.read(f"{cs3_root}/odd.txt")) == b"v1"
 
 
 async def test_lock_not_impl_skips_the_lookup(
@@ -195,11 +277,109 @@ def test_advisory_values() -> None:
     assert holder_of_attr(None, now) is None
     assert holder_of_attr("a!b", now) == Holder(app="")
     assert holder_of_attr("app!id!soon", now) == Holder(app="app")
+    assert holder_of_attr("app!id!with!bang!1000600", now) == Holder(app="app", expires=1000600.0)
+    assert holder_of_attr("app!id!inf", now) == Holder(app="app")
     assert Holder(app="").describe() == "another application"
     assert (
-        Holder(app="x", user="marie", expires=0.0).describe()
-        == "'x' (user marie) until 1970-01-01 00:00:00 UTC"
+        Holder(app="x", user="marie", expires=86400.0).describe()
+        == "'x' (user marie); the lock lasts until 1970-01-02 00:00 UTC unless renewed"
     )
+
+
+class LockStorage:
+    """The two lookups LockCheck makes, answering as a storage with CS3 locks (EOS) would.
+    Only for the lookup's own logic: the real storage paths are tested above against reva."""
+
+    def __init__(self) -> None:
+        self.locks: dict[str, resources_pb2.Lock] = {}
+        self.attrs: dict[str, str] = {}
+        self.files: set[str] = set()
+        self.fail: type[errors.CS3Error] | None = None
+        self.asked = 0
+
+    async def get_lock(self, path: str) -> resources_pb2.Lock | None:
+        self.asked += 1
+        if self.fail is not None:
+            raise self.fail("GetLock failed", path=path, reason="GetLock failed")
+        return self.locks.get(path)
+
+    async def metadata(self, path: str, key: str) -> str | None:
+        return self.attrs.get(path) if key == ATTR_KEY else None
+
+    async def exists(self, path: str) -> bool:
+        return path in self.files
+
+
+def check(storage: LockStorage, clock: list[float], **kwargs: bool) -> LockCheck:
+    settings = {"native": True, "as_attr": False, **kwargs}
+    return LockCheck(
+        storage,  # type: ignore[arg-type]
+        log=logging.getLogger("test-lock-check"),
+        clock=lambda: clock[0],
+        **settings,
+    )
+
+
+async def test_native_locks_name_their_holder_until_they_expire() -> None:
+    storage, clock = LockStorage(), [1_000.0]
+    storage.locks["/f"] = resources_pb2.Lock(
+        lock_id="x",
+        app_name="collabora",
+        type=resources_pb2.LOCK_TYPE_WRITE,
+        user=identity_pb2.UserId(opaque_id="marie"),
+        expiration=types_pb2.Timestamp(seconds=2_000),
+    )
+    storage.locks["/forever"] = resources_pb2.Lock(lock_id="y", app_name="wopi")
+    lookup = check(storage, clock)
+    assert await lookup.holder("/f") == Holder(app="collabora", user="marie", expires=2_000.0)
+    assert await lookup.holder("/forever") == Holder(app="wopi")
+    assert await lookup.holder("/free") is None
+    clock[0] = 2_000.0
+    assert await lookup.holder("/f") is None
+
+
+async def test_advisory_locks_are_read_even_where_native_locks_answer() -> None:
+    storage, clock = LockStorage(), [1_000.0]
+    storage.attrs["/f"] = "jupyter-rtc-marie!id!5000"
+    assert await check(storage, clock, as_attr=True).holder("/f") == Holder(
+        app="jupyter-rtc-marie", expires=5_000.0
+    )
+    assert await check(storage, clock).holder("/f") is None
+
+
+async def test_lookups_pause_only_after_repeated_failures_on_existing_files() -> None:
+    storage, clock = LockStorage(), [1_000.0]
+    storage.files = {"/a"}
+    lookup = check(storage, clock)
+    storage.fail = errors.CS3Error
+    for _ in range(5):  # a file that does not exist (EOS fails GetLock on it): no pause
+        assert await lookup.holder("/new") is None
+    storage.fail = errors.PermissionDenied
+    for _ in range(5):  # about this file and user, not about the storage: no pause
+        assert await lookup.holder("/a") is None
+    storage.fail = errors.CS3Error
+    for _ in range(FAILURES_BEFORE_PAUSE - 1):
+        await lookup.holder("/a")
+    storage.fail = None  # one answer resets the count
+    await lookup.holder("/a")
+    storage.fail = errors.CS3Error
+    for _ in range(FAILURES_BEFORE_PAUSE):
+        await lookup.holder("/a")
+    asked = storage.asked
+    await lookup.holder("/a")
+    assert storage.asked == asked, "paused: not asked"
+    clock[0] += RETRY_NATIVE_AFTER
+    storage.fail = None
+    storage.locks["/a"] = resources_pb2.Lock(lock_id="z", app_name="collabora")
+    assert await lookup.holder("/a") == Holder(app="collabora")
+    assert storage.asked == asked + 1
+
+
+async def test_an_unreachable_storage_fails_the_lookup() -> None:
+    storage, clock = LockStorage(), [1_000.0]
+    storage.fail = errors.Unavailable
+    with pytest.raises(errors.Unavailable):
+        await check(storage, clock).holder("/a")
 
 
 @pytest.fixture(scope="module")
