@@ -1,7 +1,9 @@
-"""Fixtures shared by every test: a real revad, and its log in the report when a test fails."""
+"""Fixtures shared by every test: a real revad, its log in the report when a test fails, and
+a sweep of every log the session wrote for tokens and passwords."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,40 @@ from cs3_contents_manager.cs3.storage import CS3Storage
 from tests.harness.reva import DEMO_USERS, Revad, default_binary, start_revad
 
 REVA_FIXTURES = ("reva", "fresh_reva")
+# Any JSON Web Token: the provider's access and ID tokens and reva's own tokens all are.
+LOG_FILES = ("*.log", "*.stdout", "*.stderr")
+SWEEP = pytest.StashKey[str]()
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
+
+
+def secrets_in(text: str) -> list[str]:
+    """What in `text` is a token or a demo user's password (named, never quoted)."""
+    found = [f"a JWT at offset {m.start()}" for m in JWT.finditer(text)]
+    found += [f"{user}'s password" for user, password in DEMO_USERS.items() if password in text]
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[None]:
+    """After the last test: no log that any test's processes wrote (revad at every level used,
+    the provider, JupyterHub, the Jupyter servers, the refreshers) holds a token or a password.
+    The tests of each component look for the exact tokens they handed out; this sweep covers
+    the logs of every test, including those that never thought of it."""
+    yield
+    leaks: dict[str, list[str]] = {}
+    scanned = 0
+    base = tmp_path_factory.getbasetemp()
+    for path in sorted(p for pattern in LOG_FILES for p in base.rglob(pattern)):
+        if not path.is_file():
+            continue
+        scanned += 1
+        found = secrets_in(path.read_text(errors="replace"))
+        if found:
+            leaks[str(path)] = found[:3]
+    pytestconfig.stash[SWEEP] = f"log sweep: {scanned} logs read, {len(leaks)} with a token or password"
+    assert not leaks, f"secrets in {len(leaks)} of {scanned} logs: {leaks}"
 
 
 @pytest.fixture(scope="session")
@@ -89,3 +125,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if isinstance(server, Revad):
                 report.sections.append((f"revad log ({name})", server.log_tail(60)))
     return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if SWEEP in config.stash:
+        terminalreporter.write_line(config.stash[SWEEP])
