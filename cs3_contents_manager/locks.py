@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cs3.storage.provider.v1beta1 import resources_pb2
+
 from .cs3 import errors
 from .cs3.storage import CS3Storage
 
@@ -61,13 +63,13 @@ def _expiry(seconds: float) -> float | None:
     return seconds
 
 
-def holder_of_lock(lock: object, now: float) -> Holder | None:
+def holder_of_lock(lock: resources_pb2.Lock, now: float) -> Holder | None:
     """The holder of a CS3 lock, or None when it has expired."""
-    seconds = float(lock.expiration.seconds) if lock.HasField("expiration") else 0.0  # type: ignore[attr-defined]
+    seconds = float(lock.expiration.seconds) if lock.HasField("expiration") else 0.0
     if 0 < seconds <= now:
         return None
-    user = lock.user.opaque_id if lock.HasField("user") else ""  # type: ignore[attr-defined]
-    return Holder(app=lock.app_name, user=user, expires=_expiry(seconds))  # type: ignore[attr-defined]
+    user = lock.user.opaque_id if lock.HasField("user") else ""
+    return Holder(app=lock.app_name, user=user, expires=_expiry(seconds))
 
 
 def holder_of_attr(value: str | None, now: float) -> Holder | None:
@@ -143,7 +145,7 @@ class LockCheck:
 
     async def _attr_holder(self, path: str, now: float) -> Holder | None:
         try:
-            value = await self.storage.metadata(path, ATTR_KEY)
+            info = await self.storage.stat(path, metadata_keys=(ATTR_KEY,))
         except errors.NotFound:
             return None
         except (errors.Unavailable, errors.SessionExpired):
@@ -151,7 +153,7 @@ class LockCheck:
         except errors.CS3Error as err:
             self.log.warning("Could not read the lock attribute of %s: %s", path, err.reason)
             return None
-        return holder_of_attr(value, now)
+        return holder_of_attr(info.arbitrary_metadata.metadata.get(ATTR_KEY), now)
 
     async def _exists(self, path: str) -> bool:
         try:

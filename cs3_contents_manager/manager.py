@@ -117,7 +117,6 @@ class CS3FileManagerMixin(LoggingConfigurable):
 
     _storage: CS3Storage | None = None
     _root: str | None = None
-    _lock_check: LockCheck | None = None
 
     @property
     def storage(self) -> CS3Storage:
@@ -144,27 +143,6 @@ class CS3FileManagerMixin(LoggingConfigurable):
                 tus_enabled=self.tus_enabled,
             )
         return self._storage
-
-    @property
-    def lock_check(self) -> LockCheck:
-        if self._lock_check is None:
-            self._lock_check = LockCheck(
-                self.storage, native=not self.lock_not_impl, as_attr=self.lock_as_attr, log=self.log
-            )
-        return self._lock_check
-
-    async def refuse_locked(self, api_path: str, action: str) -> None:
-        """423 when another application holds a lock on the file: it must not change under it."""
-        if not self.lock_check.enabled:
-            return
-        with http_errors(api_path):
-            holder = await self.lock_check.holder(await self.cs3_path(api_path))
-        if holder is not None:
-            raise HTTPError(
-                423,
-                f"{api_path} was not {action}: it is locked by {holder.describe()}. "
-                "Try again once the file is closed in that application",
-            )
 
     async def cs3_root(self) -> str:
         if self._root is None:
@@ -254,6 +232,31 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
         services = getattr(server, "extra_services", None)
         if server is not None and services is not None and CONTENTS_API not in services:
             server.extra_services = [*services, CONTENTS_API]
+
+    # -- locks held by other applications --------------------------------------------------
+
+    _lock_check: LockCheck | None = None
+
+    @property
+    def lock_check(self) -> LockCheck:
+        if self._lock_check is None:
+            self._lock_check = LockCheck(
+                self.storage, native=not self.lock_not_impl, as_attr=self.lock_as_attr, log=self.log
+            )
+        return self._lock_check
+
+    async def refuse_locked(self, api_path: str, action: str) -> None:
+        """423 when another application holds a lock on the file: it must not change under it."""
+        if not self.lock_check.enabled:
+            return
+        with http_errors(api_path):
+            holder = await self.lock_check.holder(await self.cs3_path(api_path))
+        if holder is not None:
+            raise HTTPError(
+                423,
+                f"{api_path} was not {action}: it is locked by {holder.describe()}. "
+                "Try again once the file is closed in that application",
+            )
 
     @default("checkpoints_class")
     def _checkpoints_class_default(self) -> type:
@@ -679,8 +682,7 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             if not await self.dir_exists(parent):
                 raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
             target = destination
-            if await self.file_exists(target):
-                await self.refuse_locked(target, "replaced")
+            await self.refuse_locked(target, "replaced")
         self._check_upload_size(target, int(info.size))
         with http_errors(path):
             await self.storage.copy_file(
@@ -822,8 +824,7 @@ class CS3LargeFileManager(CS3FileContentsManager):
         self._drop_stale_spools()
         spool = self._spools.get(path)
         if chunk == 1 or spool is None:
-            if spool is not None:
-                self._close_spool(path)
+            # save() has already ended any earlier upload of this path when chunk 1 came.
             if chunk != 1:
                 await self.refuse_locked(path, "saved")
             fd, name = tempfile.mkstemp(dir=self._spool_folder())

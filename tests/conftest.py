@@ -15,9 +15,10 @@ from cs3_contents_manager.cs3.storage import CS3Storage
 from tests.harness.reva import DEMO_USERS, Revad, default_binary, start_revad
 
 REVA_FIXTURES = ("reva", "fresh_reva")
-# Any JSON Web Token: the provider's access and ID tokens and reva's own tokens all are.
+# What the test processes write their logs to, below pytest's temporary folder.
 LOG_FILES = ("*.log", "*.stdout", "*.stderr")
 SWEEP = pytest.StashKey[str]()
+# Any JSON Web Token: the provider's access and ID tokens and reva's own tokens all are.
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -86,10 +86,11 @@ class CS3Storage:
         )
         return res.path
 
-    async def stat(self, path: str) -> ResourceInfo:
-        res = await self.gateway.call(
-            "Stat", provider_api_pb2.StatRequest(ref=ref(path)), idempotent=True, op="stat", path=path
-        )
+    async def stat(self, path: str, metadata_keys: Sequence[str] = ()) -> ResourceInfo:
+        """A file's or folder's info; `metadata_keys` names the arbitrary-metadata attributes
+        wanted with it (EOS returns only those asked for)."""
+        req = provider_api_pb2.StatRequest(ref=ref(path), arbitrary_metadata_keys=list(metadata_keys))
+        res = await self.gateway.call("Stat", req, idempotent=True, op="stat", path=path)
         return res.info
 
     async def exists(self, path: str) -> bool:
@@ -161,18 +162,6 @@ class CS3Storage:
             return None
         lock = res.lock
         return lock if lock.lock_id or lock.app_name else None
-
-    async def metadata(self, path: str, key: str) -> str | None:
-        """One arbitrary-metadata attribute of a file (asked for by name: EOS returns only the
-        attributes requested)."""
-        res = await self.gateway.call(
-            "Stat",
-            provider_api_pb2.StatRequest(ref=ref(path), arbitrary_metadata_keys=[key]),
-            idempotent=True,
-            op="stat",
-            path=path,
-        )
-        return res.info.arbitrary_metadata.metadata.get(key)
 
     # -- versions --------------------------------------------------------------------------
 

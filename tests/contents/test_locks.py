@@ -256,17 +256,23 @@ async def test_odd_advisory_values_are_locks_not_errors(
 
 
 async def test_lock_not_impl_skips_the_lookup(
-    reva: Revad, cs3_root: str, password_file: Path, caplog: pytest.LogCaptureFixture
+    reva: Revad, cs3_root: str, password_file: Path, admin: CS3Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = cs3_config(reva, cs3_root, password_file, CS3FileManagerMixin__lock_not_impl=True)
-    manager = CS3LargeFileManager(config=config, log=logging.getLogger("test-locks-off"))
-    caplog.set_level(logging.INFO)
+    manager = CS3LargeFileManager(config=config)
+
+    async def no_lookup(path: str) -> None:
+        raise AssertionError(f"GetLock asked for {path} although lock_not_impl is set")
+
+    monkeypatch.setattr(manager.storage, "get_lock", no_lookup)
     try:
-        await manager.save(text("v1"), "plain.txt")
+        for i in range(3):
+            await manager.save(text(f"v{i}"), "plain.txt")
+        await manager.rename("plain.txt", "moved.txt")
+        await manager.delete("moved.txt")
     finally:
         await manager.storage.close()
-    assert not [r for r in caplog.records if "lock lookup" in r.getMessage()]
-    assert not manager.lock_check.enabled
+    assert not await admin.exists(f"{cs3_root}/moved.txt")
 
 
 def test_advisory_values() -> None:
@@ -303,8 +309,11 @@ class LockStorage:
             raise self.fail("GetLock failed", path=path, reason="GetLock failed")
         return self.locks.get(path)
 
-    async def metadata(self, path: str, key: str) -> str | None:
-        return self.attrs.get(path) if key == ATTR_KEY else None
+    async def stat(self, path: str, metadata_keys: tuple[str, ...] = ()) -> resources_pb2.ResourceInfo:
+        wanted = {ATTR_KEY: self.attrs[path]} if ATTR_KEY in metadata_keys and path in self.attrs else {}
+        return resources_pb2.ResourceInfo(
+            path=path, arbitrary_metadata=resources_pb2.ArbitraryMetadata(metadata=wanted)
+        )
 
     async def exists(self, path: str) -> bool:
         return path in self.files

@@ -4,7 +4,6 @@ refresher each. Short access-token lifetimes make token refresh happen during th
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,13 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import JWT
 from tests.harness.hub import Hub
 from tests.harness.idp import Client, IdentityProvider
 from tests.harness.reva import REPO, OidcSettings, Revad, start_revad
 
 TOKEN_TTL = 20
 ARTIFACTS = REPO / "test-artifacts"
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
 
 
 @dataclass

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import storage_for
@@ -79,8 +81,10 @@ def isolated_reva(revad_binary: Path, tmp_path_factory: pytest.TempPathFactory) 
         server.destroy()
 
 
-def jupyter_for(reva: Revad, workdir: Path, **manager: object) -> JupyterServer:
-    """A real Jupyter server serving a fresh folder of einstein's home from `reva`."""
+@contextmanager
+def running_jupyter(reva: Revad, workdir: Path, **manager: object) -> Iterator[JupyterServer]:
+    """A real Jupyter server serving a fresh folder of einstein's home from `reva`, with
+    `manager` settings of the contents manager; stopped on leaving."""
     root = f"/home/faults-{uuid.uuid4().hex[:10]}"
 
     async def make_root() -> None:
@@ -93,7 +97,36 @@ def jupyter_for(reva: Revad, workdir: Path, **manager: object) -> JupyterServer:
     asyncio.run(make_root())
     server = seed_server(reva.gateway, workdir, root, CS3FileManagerMixin=dict(manager))
     server.root = root  # type: ignore[attr-defined]
-    return server
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def stored_bytes(reva: Revad, path: str) -> bytes:
+    """The file as a new client sees it: a fresh login, nothing cached."""
+    storage = storage_for(reva, "einstein")
+    try:
+        return bytes(await storage.read(path))
+    finally:
+        await storage.close()
+
+
+async def wide_folder(
+    client: httpx.AsyncClient, reva: Revad, root: str, entries: int
+) -> tuple[str, set[str]]:
+    """A new folder below the server's `root` holding `entries` one-byte files, and their
+    names. The files are written straight into revad's storage folder: as good as uploads for
+    a listing, and thousands of uploads would take most of a test's time."""
+    folder = f"wide-{uuid.uuid4().hex[:8]}"
+    res = await client.put(f"/api/contents/{folder}", json={"type": "directory"})
+    assert res.status_code == 201, res.text
+    on_disk = reva.storage_root / "data" / "einstein" / root.split("/", 2)[2] / folder
+    names = {f"entry-{i:05d}.txt" for i in range(entries)}
+    for name in names:
+        (on_disk / name).write_bytes(b"x")
+    return folder, names
 
 
 @pytest.hookimpl(wrapper=True)

@@ -24,11 +24,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tests.conftest import storage_for
 from tests.harness.faults import IsolatedRevad
 from tests.harness.jupyter import JupyterServer
 
-from .conftest import Ledger, jupyter_for
+from .conftest import Ledger, running_jupyter, stored_bytes, wide_folder
 
 MiB = 1024 * 1024
 # Where in a transfer revad dies: the share of the body it has written when it is killed.
@@ -40,11 +39,11 @@ LINK_MBIT = 64  # 3 MiB take 0.4 s: room for five kill points per transfer
 
 @pytest.fixture(scope="module")
 def server(isolated_reva: IsolatedRevad, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    jupyter = jupyter_for(isolated_reva, tmp_path_factory.mktemp("faults-jupyter"), call_timeout=5.0)
-    jupyter.start()
-    isolated_reva.netns.throttle(LINK_MBIT)  # type: ignore[union-attr]
-    yield jupyter
-    jupyter.stop()
+    with running_jupyter(
+        isolated_reva, tmp_path_factory.mktemp("faults-jupyter"), call_timeout=5.0
+    ) as jupyter:
+        isolated_reva.netns.throttle(LINK_MBIT)  # type: ignore[union-attr]
+        yield jupyter
 
 
 async def crash_when(
@@ -65,15 +64,6 @@ async def crash_when(
         if time.monotonic() > deadline:
             pytest.fail(f"revad never got to {target:.0f} within 30 s (got to {now})")
         await asyncio.sleep(0.002)
-
-
-async def stored_bytes(reva: IsolatedRevad, path: str) -> bytes:
-    """The file as a new client sees it: a fresh login, nothing cached."""
-    storage = storage_for(reva, "einstein")
-    try:
-        return bytes(await storage.read(path))
-    finally:
-        await storage.close()
 
 
 def assert_unavailable(res: httpx.Response, name: str, ledger: Ledger) -> None:
@@ -249,16 +239,8 @@ async def test_crash_during_listing_answers_503_then_lists_everything(
     reva = isolated_reva
     netns = reva.netns
     assert netns is not None
-    folder = f"list-{uuid.uuid4().hex[:8]}"
     async with server.client() as client:
-        res = await client.put(f"/api/contents/{folder}", json={"type": "directory"})
-        assert res.status_code == 201, res.text
-        # Entries written straight into revad's storage folder: as good as uploads for a
-        # listing, and thousands of uploads would take most of this test's time.
-        on_disk = reva.storage_root / "data" / "einstein" / server.root.split("/", 2)[2] / folder  # type: ignore[attr-defined]
-        names = {f"entry-{i:05d}.txt" for i in range(ENTRIES)}
-        for entry in names:
-            (on_disk / entry).write_bytes(b"x")
+        folder, names = await wide_folder(client, reva, server.root, ENTRIES)  # type: ignore[attr-defined]
         sent = netns.bytes_delivered_from(reva.grpc_port)
         res = await client.get(f"/api/contents/{folder}")
         assert res.status_code == 200, res.text[:500]

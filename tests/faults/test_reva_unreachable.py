@@ -18,11 +18,10 @@ from collections.abc import Awaitable, Callable, Iterator
 import httpx
 import pytest
 
-from tests.conftest import storage_for
 from tests.harness.faults import IsolatedRevad
 from tests.harness.jupyter import JupyterServer
 
-from .conftest import Ledger, jupyter_for
+from .conftest import Ledger, running_jupyter, stored_bytes, wide_folder
 
 CALL_TIMEOUT = 3.0
 # A request against an unreachable revad must end within the deadline plus this much.
@@ -32,18 +31,10 @@ UNAVAILABLE = "The storage service is unavailable; try again in a moment"
 
 @pytest.fixture(scope="module")
 def server(isolated_reva: IsolatedRevad, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    jupyter = jupyter_for(isolated_reva, tmp_path_factory.mktemp("faults-jupyter"), call_timeout=CALL_TIMEOUT)
-    jupyter.start()
-    yield jupyter
-    jupyter.stop()
-
-
-async def stored_bytes(reva: IsolatedRevad, path: str) -> bytes:
-    storage = storage_for(reva, "einstein")
-    try:
-        return bytes(await storage.read(path))
-    finally:
-        await storage.close()
+    with running_jupyter(
+        isolated_reva, tmp_path_factory.mktemp("faults-jupyter"), call_timeout=CALL_TIMEOUT
+    ) as jupyter:
+        yield jupyter
 
 
 async def timed(call: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
@@ -194,15 +185,13 @@ def listing_server(
     isolated_reva: IsolatedRevad, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[JupyterServer]:
     """A server whose listings have a deadline of their own, shorter than the default."""
-    jupyter = jupyter_for(
+    with running_jupyter(
         isolated_reva,
         tmp_path_factory.mktemp("list-deadline"),
         call_timeout=CALL_TIMEOUT,
         list_timeout=LIST_TIMEOUT,
-    )
-    jupyter.start()
-    yield jupyter
-    jupyter.stop()
+    ) as jupyter:
+        yield jupyter
 
 
 @pytest.mark.timeout(120)
@@ -215,16 +204,9 @@ async def test_listing_cut_off_mid_answer_ends_at_list_timeout(
     netns = reva.netns
     assert netns is not None
     jupyter = listing_server
-    folder = f"long-{uuid.uuid4().hex[:8]}"
     async with jupyter.client() as client:
-        res = await client.put(f"/api/contents/{folder}", json={"type": "directory"})
-        assert res.status_code == 201, res.text
-        # Entries written straight into revad's storage folder (thousands of uploads would
-        # take most of this test's time); the listing's answer is about 1.5 MB.
-        on_disk = reva.storage_root / "data" / "einstein" / jupyter.root.split("/", 2)[2] / folder  # type: ignore[attr-defined]
-        names = {f"entry-{i:05d}.txt" for i in range(ENTRIES)}
-        for entry in names:
-            (on_disk / entry).write_bytes(b"x")
+        # The listing's answer is about 1.5 MB.
+        folder, names = await wide_folder(client, reva, jupyter.root, ENTRIES)  # type: ignore[attr-defined]
         sent = netns.bytes_delivered_from(reva.grpc_port)
         assert (await client.get(f"/api/contents/{folder}")).status_code == 200
         listing_bytes = netns.bytes_delivered_from(reva.grpc_port) - sent

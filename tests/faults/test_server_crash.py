@@ -21,11 +21,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import storage_for
 from tests.harness.faults import IsolatedRevad
 from tests.harness.jupyter import JupyterServer
 
-from .conftest import Ledger, jupyter_for
+from .conftest import Ledger, running_jupyter, stored_bytes
 
 MiB = 1024 * 1024
 SIZE = 3 * MiB
@@ -37,13 +36,11 @@ LINK_MBIT = 64
 def tus_server(
     isolated_reva: IsolatedRevad, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[JupyterServer]:
-    jupyter = jupyter_for(
+    with running_jupyter(
         isolated_reva, tmp_path_factory.mktemp("tus-jupyter"), tus_enabled=True, call_timeout=5.0
-    )
-    jupyter.start()
-    isolated_reva.netns.throttle(LINK_MBIT)  # type: ignore[union-attr]
-    yield jupyter
-    jupyter.stop()
+    ) as jupyter:
+        isolated_reva.netns.throttle(LINK_MBIT)  # type: ignore[union-attr]
+        yield jupyter
 
 
 def file_model(data: bytes, chunk: int | None = None) -> dict[str, object]:
@@ -57,12 +54,14 @@ def file_model(data: bytes, chunk: int | None = None) -> dict[str, object]:
     return model
 
 
-async def stored(reva: IsolatedRevad, path: str) -> bytes:
-    storage = storage_for(reva, "einstein")
-    try:
-        return bytes(await storage.read(path))
-    finally:
-        await storage.close()
+async def first_version(server: JupyterServer, prefix: str) -> tuple[str, str, bytes]:
+    """A new 64 KiB file saved through `server`: its API URL, CS3 path and content."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}.bin"
+    url = f"/api/contents/{name}"
+    old = os.urandom(64 * 1024)
+    async with server.client() as client:
+        assert (await client.put(url, json=file_model(old))).status_code == 201
+    return url, f"{server.root}/{name}", old  # type: ignore[attr-defined]
 
 
 async def kill_server_when(
@@ -113,25 +112,20 @@ async def test_server_killed_mid_save_leaves_the_old_file(
     tus_server: JupyterServer, isolated_reva: IsolatedRevad, ledger: Ledger
 ) -> None:
     reva, server = isolated_reva, tus_server
-    name = f"killed-{uuid.uuid4().hex[:8]}.bin"
-    cs3_path = f"{server.root}/{name}"  # type: ignore[attr-defined]
-    url = f"/api/contents/{name}"
-    old = os.urandom(64 * 1024)
-    async with server.client() as client:
-        assert (await client.put(url, json=file_model(old))).status_code == 201
+    url, cs3_path, old = await first_version(server, "killed")
     for point in KILL_POINTS:
         new = os.urandom(SIZE)
         received = await send_and_kill(server, reva, url, file_model(new), point * SIZE)
         ledger.fault("Jupyter server killed during a TUS save")
         assert received < SIZE
         await asyncio.sleep(1)  # revad notices the connection is gone
-        check_old_or_new(ledger, old, new, await stored(reva, cs3_path), point, received)
+        check_old_or_new(ledger, old, new, await stored_bytes(reva, cs3_path), point, received)
         await asyncio.to_thread(server.start)
         async with server.client() as client:
             res = await client.put(url, json=file_model(new))
             ledger.answer(res.status_code)
             assert res.status_code == 200, res.text[:300]
-        assert ledger.compare(new, await stored(reva, cs3_path)) == 0
+        assert ledger.compare(new, await stored_bytes(reva, cs3_path)) == 0
         old = new
 
 
@@ -141,12 +135,7 @@ async def test_server_killed_during_the_last_chunk_leaves_the_old_file(
 ) -> None:
     """The last chunk makes the server upload the whole spooled file: killed during that."""
     reva, server = isolated_reva, tus_server
-    name = f"chunked-{uuid.uuid4().hex[:8]}.bin"
-    cs3_path = f"{server.root}/{name}"  # type: ignore[attr-defined]
-    url = f"/api/contents/{name}"
-    old = os.urandom(64 * 1024)
-    async with server.client() as client:
-        assert (await client.put(url, json=file_model(old))).status_code == 201
+    url, cs3_path, old = await first_version(server, "chunked")
     for point in KILL_POINTS:
         blocks = [os.urandom(MiB) for _ in range(3)]
         async with server.client() as client:
@@ -156,7 +145,7 @@ async def test_server_killed_during_the_last_chunk_leaves_the_old_file(
         received = await send_and_kill(server, reva, url, file_model(blocks[2], -1), point * SIZE)
         ledger.fault("Jupyter server killed while uploading the last chunk (TUS)")
         await asyncio.sleep(1)
-        check_old_or_new(ledger, old, b"".join(blocks), await stored(reva, cs3_path), point, received)
+        check_old_or_new(ledger, old, b"".join(blocks), await stored_bytes(reva, cs3_path), point, received)
         # The spool died with the server: the user uploads again, from chunk 1.
         await asyncio.to_thread(server.start)
         async with server.client() as client:
@@ -165,5 +154,5 @@ async def test_server_killed_during_the_last_chunk_leaves_the_old_file(
                 ledger.answer(res.status_code)
                 assert res.status_code in (200, 201), res.text[:300]
         new = b"".join(blocks)
-        assert ledger.compare(new, await stored(reva, cs3_path)) == 0
+        assert ledger.compare(new, await stored_bytes(reva, cs3_path)) == 0
         old = new

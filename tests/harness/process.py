@@ -124,12 +124,15 @@ class ManagedProcess:
 
     def explain_exit(self) -> str:
         """Why the process ended during start-up, in words, followed by its log."""
-        assert self.process is not None
         tail = self.log_tail()
-        reason = f"{self.name} exited with code {self.process.returncode} during start-up"
+        return f"{self.exit_reason(tail)}\n{tail}"
+
+    def exit_reason(self, tail: str) -> str:
+        """The reason for an exit during start-up that the log's end `tail` gives."""
+        assert self.process is not None
         if "address already in use" in tail:
-            reason = f"{self.name} could not listen: a port it was given is already in use"
-        return f"{reason}\n{tail}"
+            return f"{self.name} could not listen: a port it was given is already in use"
+        return f"{self.name} exited with code {self.process.returncode} during start-up"
 
     def stop(self, timeout: float = 10.0) -> None:
         stop_process(self.process, self.stop_signal, timeout)

@@ -209,12 +209,11 @@ class Revad(ManagedProcess):
 
         return probe
 
-    def explain_exit(self) -> str:
-        text = super().explain_exit()
-        reason, _, tail = text.partition("\n")
-        if "could not listen" not in reason and "error" in tail.lower() and "config" in tail.lower():
+    def exit_reason(self, tail: str) -> str:
+        reason = super().exit_reason(tail)
+        if "address already in use" not in tail and "error" in tail.lower() and "config" in tail.lower():
             reason += " (its configuration was rejected)"
-        return f"{reason}\n{tail}"
+        return reason
 
 
 def start_revad(workdir: Path, attempts: int = 3, **kwargs: object) -> Revad:
