@@ -92,6 +92,7 @@ def test_hostile_models_get_a_4xx_or_are_stored_as_sent(
             what = f"{method} {path} ({kind}) {body[:300]!r}"
             if upstream_unhandled(method, body):
                 # jupyter_server's own handler fails on these; our contents API answers 400.
+                assert res.status_code == 400, f"HTTP {res.status_code} for {what}"
                 fuzz_stats["malformed bodies"] += 1
             if res.status_code >= 400:
                 assert_user_error(res, fuzz_site.root, what)

@@ -261,7 +261,7 @@ class IsolatedRevad(Revad):
         assert self.process is not None
         self.process.send_signal(signal.SIGCONT)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         if self.running:
             self.thaw()
         super().stop(timeout)

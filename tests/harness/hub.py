@@ -35,6 +35,8 @@ class Hub(ManagedProcess):
 
     name: ClassVar[str] = "JupyterHub"
     error: ClassVar[type[Exception]] = HubError
+    stop_timeout: ClassVar[float] = 20.0
+    tail_lines: ClassVar[int] = 60
 
     workdir: Path
     reva_gateway: str
@@ -119,12 +121,6 @@ class Hub(ManagedProcess):
         self.spawn([sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)], cwd=self.workdir, env=env)
         with httpx.Client(timeout=2.0) as http:
             self.wait_ready(http_probe(http, f"{self.url}/hub/api/"), timeout, interval=0.3)
-
-    def stop(self, timeout: float = 20.0) -> None:
-        super().stop(timeout)
-
-    def log_tail(self, lines: int = 60) -> str:
-        return super().log_tail(lines)
 
 
 FORM = re.compile(r"<form[^>]*action=\"([^\"]*)\"", re.I)

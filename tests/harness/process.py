@@ -69,14 +69,16 @@ def http_probe(
 class ManagedProcess:
     """A child process started by a harness, with its output in `log_path`.
 
-    Subclasses set `name` (for messages), `error` (the exception tests catch) and, when the
-    program wants another one, `stop_signal`; they provide `log_path` and call `spawn` and
-    `wait_ready` from their `start`.
+    Subclasses set `name` (for messages), `error` (the exception tests catch) and, where the
+    program needs others, `stop_signal`, `stop_timeout` and `tail_lines`; they provide
+    `log_path` and call `spawn` and `wait_ready` from their `start`.
     """
 
     name: ClassVar[str] = "the process"
     error: ClassVar[type[Exception]] = RuntimeError
     stop_signal: ClassVar[int] = signal.SIGTERM
+    stop_timeout: ClassVar[float] = 10.0
+    tail_lines: ClassVar[int] = 40
     process: subprocess.Popen[bytes] | None
 
     @property
@@ -134,8 +136,8 @@ class ManagedProcess:
             return f"{self.name} could not listen: a port it was given is already in use"
         return f"{self.name} exited with code {self.process.returncode} during start-up"
 
-    def stop(self, timeout: float = 10.0) -> None:
-        stop_process(self.process, self.stop_signal, timeout)
+    def stop(self, timeout: float | None = None) -> None:
+        stop_process(self.process, self.stop_signal, self.stop_timeout if timeout is None else timeout)
 
     def kill(self) -> None:
         """SIGKILL without a chance to clean up, as a crash would."""
@@ -147,8 +149,8 @@ class ManagedProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def log_tail(self, lines: int = 40) -> str:
-        return log_tail(self.log_path, self.name, lines)
+    def log_tail(self, lines: int | None = None) -> str:
+        return log_tail(self.log_path, self.name, self.tail_lines if lines is None else lines)
 
     def start(self) -> None:
         raise NotImplementedError
