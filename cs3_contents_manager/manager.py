@@ -7,21 +7,16 @@ of the narrow filesystem in `cs3.storage`; `CS3LargeFileManager` adds chunked up
 
 from __future__ import annotations
 
-import asyncio
 import binascii
 import errno
 import fnmatch
 import hashlib
 import os
 import re
-import tempfile
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -38,6 +33,7 @@ from .cs3.client import ChannelSettings
 from .cs3.storage import CS3Storage
 from .locks import LockCheck
 from .paths import expand_root, is_hidden_path, split_api_path, to_api_path, to_cs3_path
+from .uploads import Spool, UploadSpools
 
 MiB = 1024 * 1024
 CONTENTS_API = "cs3_contents_manager.contents_api"
@@ -155,42 +151,6 @@ class CS3FileManagerMixin(LoggingConfigurable):
 
     async def cs3_path(self, api_path: str) -> str:
         return to_cs3_path(await self.cs3_root(), api_path)
-
-
-# Chunks are written to the spool file a few MiB at a time: one hand-off to a thread per
-# batch rather than per 1 MiB chunk, which under load costs more than the write itself.
-SPOOL_BATCH = 8 * MiB
-
-
-def _write_all(file: Any, pieces: list[bytes]) -> None:
-    file.writelines(pieces)
-    file.flush()
-
-
-@dataclass
-class _Spool:
-    """A chunked upload in progress: chunks land in a private local file, uploaded at the end."""
-
-    file: Any
-    path: Path
-    size: int = 0
-    touched: float = field(default_factory=time.monotonic)
-    pending: list[bytes] = field(default_factory=list)
-    pending_size: int = 0
-
-    async def append(self, data: bytes) -> None:
-        self.pending.append(data)
-        self.pending_size += len(data)
-        self.size += len(data)
-        self.touched = time.monotonic()
-        if self.pending_size >= SPOOL_BATCH:
-            await self.flush()
-
-    async def flush(self) -> None:
-        """Write what is pending; the file then holds all `size` bytes."""
-        if self.pending:
-            pieces, self.pending, self.pending_size = self.pending, [], 0
-            await asyncio.to_thread(_write_all, self.file, pieces)
 
 
 class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
@@ -749,39 +709,32 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
 class CS3LargeFileManager(CS3FileContentsManager):
     """Adds chunked uploads: JupyterLab sends files over 15 MiB in 1 MiB chunks (1..n, -1).
 
-    Chunks are spooled to a private local file and the whole file is uploaded to reva once
-    the last chunk arrives, streamed from disk: memory stays flat whatever the size, and the
-    stored file changes only when the upload is complete.
+    Chunks are spooled to a private local file (`uploads.UploadSpools`) and the whole file
+    is uploaded to reva once the last chunk arrives, streamed from disk: memory stays flat
+    whatever the size, and the stored file changes only when the upload is complete.
     """
 
     spool_dir = Unicode(
         "", config=True, help="Folder for chunked uploads in progress (default: a private temp folder)."
     )
     spool_timeout = Integer(3600, config=True, help="Seconds after which an abandoned upload is dropped.")
+    spool_limit_mb = Integer(
+        0,
+        config=True,
+        help="Local disk space, in MiB, that all chunked uploads in progress may take together; "
+        "a chunk that would go beyond it answers 413. Keep it below the size of the scratch "
+        "space spool_dir is on (in a pod, /tmp's emptyDir). 0: no limit but the disk's.",
+    )
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._spools: dict[str, _Spool] = {}
-        self._spool_root: Path | None = None
+    _uploads: UploadSpools | None = None
 
-    def _spool_folder(self) -> Path:
-        if self._spool_root is None:
-            base = self.spool_dir or None
-            self._spool_root = Path(tempfile.mkdtemp(prefix="cs3-uploads-", dir=base))
-            self._spool_root.chmod(0o700)
-        return self._spool_root
-
-    def _drop_stale_spools(self) -> None:
-        cutoff = time.monotonic() - self.spool_timeout
-        for key, spool in list(self._spools.items()):
-            if spool.touched < cutoff:
-                self._close_spool(key)
-
-    def _close_spool(self, key: str) -> None:
-        spool = self._spools.pop(key, None)
-        if spool is not None:
-            spool.file.close()
-            spool.path.unlink(missing_ok=True)
+    @property
+    def uploads(self) -> UploadSpools:
+        if self._uploads is None:
+            self._uploads = UploadSpools(
+                self.spool_dir, timeout=self.spool_timeout, limit=self.spool_limit_mb * MiB, log=self.log
+            )
+        return self._uploads
 
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
         chunk = model.get("chunk") if isinstance(model, dict) else None
@@ -805,72 +758,103 @@ class CS3LargeFileManager(CS3FileContentsManager):
         if chunk == 1:
             # Say so before the user sends the rest of a large file; checked again at the end.
             # A new upload replaces any earlier one of this path, refused or not.
-            if path in self._spools:
-                self._close_spool(path)
+            self.uploads.close(path)
             await self.refuse_locked(path, "saved")
             self.run_pre_save_hooks(model=model, path=path)
-        await self._append_chunk(path, chunk, data)
+        size = await self._append_chunk(path, chunk, data)
         if chunk != -1:
-            spool = self._spools[path]
-            return self._partial_model(path, spool.size)
+            return self._partial_model(path, size)
         saved = await self.get(path, content=False)
         self.run_post_save_hooks(model=saved, os_path=await self.cs3_path(path))
         self.emit(data={"action": "save", "path": path})
         return saved
 
-    async def _append_chunk(self, path: str, chunk: int, data: bytes) -> None:
+    async def _append_chunk(self, path: str, chunk: int, data: bytes) -> int:
         """Chunk 1 starts the file; any other chunk is appended in arrival order, as in
-        jupyter_server. An append with no upload in progress starts from the stored file."""
-        self._drop_stale_spools()
-        spool = self._spools.get(path)
+        jupyter_server. An append with no upload in progress starts from the stored file.
+        Returns the size received so far."""
+        uploads = self.uploads
+        uploads.drop_stale()
+        spool = uploads.get(path)
         if chunk == 1 or spool is None:
             # save() has already ended any earlier upload of this path when chunk 1 came.
             if chunk != 1:
                 await self.refuse_locked(path, "saved")
-            fd, name = tempfile.mkstemp(dir=self._spool_folder())
-            spool = _Spool(os.fdopen(fd, "w+b"), Path(name))
-            self._spools[path] = spool
+            self._refuse_no_room(path, len(data))
+            spool = uploads.start(path)
             if chunk != 1:
                 await self._spool_stored_file(path, spool)
         try:
             self._check_upload_size(path, spool.size + len(data))
+            self._refuse_no_room(path, len(data))
         except HTTPError:
-            self._close_spool(path)
+            uploads.close(path, spool)
             raise
         try:
             await spool.append(data)
         except OSError as e:
             # The server's own disk (spool_dir) failed: the upload cannot go on.
-            self._close_spool(path)
+            uploads.close(path, spool)
             raise HTTPError(507 if e.errno == errno.ENOSPC else 500, f"Upload of {path} failed: {e}") from e
         if chunk == -1:
-            try:
-                await spool.flush()
-                await self.refuse_locked(path, "saved")
-                with http_errors(path):
-                    await self.storage.upload(
-                        await self.cs3_path(path), _read_spool(spool.path), size=spool.size
-                    )
-            except HTTPError:
-                # Keep the chunks before this one: the last chunk sent again then finishes
-                # this upload, instead of starting one from the stored file and appending it.
-                await asyncio.to_thread(spool.file.truncate, spool.size - len(data))
-                spool.file.seek(0, os.SEEK_END)
-                spool.size -= len(data)
-                raise
-            except BaseException:
-                self._close_spool(path)
-                raise
-            self._close_spool(path)
+            await self._finish_upload(path, spool, len(data))
+        return spool.size
 
-    async def _spool_stored_file(self, path: str, spool: _Spool) -> None:
+    def _refuse_no_room(self, path: str, size: int) -> None:
+        """413 when the uploads in progress would outgrow the scratch space they are given
+        (in a pod, overflowing /tmp gets the pod evicted, kernels and all)."""
+        if not self.uploads.room_for(size):
+            raise HTTPError(
+                413,
+                f"{path} was not uploaded: the server's space for uploads in progress "
+                f"({self.spool_limit_mb} MiB) is full. Wait until other uploads finish, "
+                "or upload a smaller file",
+            )
+
+    async def _finish_upload(self, path: str, spool: Spool, last_chunk: int) -> None:
+        """Send the spooled file to the storage in one stream.
+
+        While it is in flight the upload is detached from its path, so chunks of a new
+        upload of the same path start a spool of their own instead of touching this one;
+        the storage then writes the two files one after the other, the newer last.
+        """
+        uploads = self.uploads
+        uploads.detach(path, spool)
+        try:
+            await spool.flush()
+            await self.refuse_locked(path, "saved")
+            with http_errors(path):
+                await self.storage.upload(await self.cs3_path(path), spool.read(), size=spool.size)
+        except HTTPError:
+            # Keep the chunks before this one, unless a newer upload of the path began: the
+            # last chunk sent again then finishes this upload, instead of starting one from
+            # the stored file and appending it.
+            try:
+                await spool.drop_last(last_chunk)
+            except (OSError, ValueError):
+                uploads.close(path, spool)
+                raise
+            if not uploads.reattach(path, spool):
+                uploads.close(path, spool)
+            raise
+        except BaseException:
+            uploads.close(path, spool)
+            raise
+        uploads.close(path, spool)
+
+    async def _spool_stored_file(self, path: str, spool: Spool) -> None:
         with http_errors(path):
             info = await self._stat(path)
             if info is None:
                 return
             if models.is_dir(info):
-                self._close_spool(path)
+                self.uploads.close(path, spool)
                 raise HTTPError(400, f"{path} is a directory")
+            try:
+                self._refuse_no_room(path, int(info.size))
+            except HTTPError:
+                self.uploads.close(path, spool)
+                raise
             async with self.storage.download(await self.cs3_path(path)) as chunks:
                 async for piece in chunks:
                     await spool.append(piece)
@@ -892,12 +876,3 @@ class CS3LargeFileManager(CS3FileContentsManager):
             "hash": None,
             "hash_algorithm": None,
         }
-
-
-async def _read_spool(path: Path, chunk: int = 4 * MiB) -> AsyncIterator[bytes]:
-    with path.open("rb") as f:
-        while True:
-            data = await asyncio.to_thread(f.read, chunk)
-            if not data:
-                return
-            yield data

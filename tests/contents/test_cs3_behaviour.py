@@ -356,7 +356,8 @@ async def test_chunked_upload_keeps_every_chunk(
     final = await cm.save(chunk_model(parts[-1], -1), "up.bin")
     assert final["size"] == sum(len(p) for p in parts)
     assert await admin.read(f"{cs3_root}/up.bin") == b"".join(parts)
-    assert not list(cm._spool_folder().iterdir())
+    assert cm.uploads.held() == 0
+    assert [p.name for p in cm.uploads.folder.iterdir()] == [".owner"]
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, "1", True, None])
