@@ -70,7 +70,18 @@ def single_user_args(values: dict[str, Any]) -> list[str]:
     ca = get_value("cs3.caSecret", {}, values)
     if ca.get("name"):
         cs3["caFile"] = f"{CA_DIR}/{ca.get('key') or 'ca.crt'}"
-    return server_args({**values, "cs3": cs3}, TOKEN_PATH)
+    return [
+        *server_args({**values, "cs3": cs3}, TOKEN_PATH),
+        f"--CS3LargeFileManager.spool_limit_mb={spool_limit_mb(values)}",
+    ]
+
+
+def spool_limit_mb(values: dict[str, Any]) -> int:
+    """Space the server's chunked uploads in progress may take in /tmp: four fifths of the
+    emptyDir, so kernels' temporary files keep the rest and the kubelet never evicts the pod
+    (killing its kernels) for a large upload; a chunk beyond it answers 413 instead."""
+    size = quantity(tmp_size_limit(values), "singleuser.scratchSizeLimit")
+    return max(1, int(size * 4 / 5 / 1024**2))
 
 
 def tmp_size_limit(values: dict[str, Any]) -> str:

@@ -150,6 +150,9 @@ async def test_root_path_and_limits_reach_the_server(render, make_pod) -> None:
     # /tmp spools chunked uploads: room for two of the largest allowed (10240 MB).
     (tmp,) = [v for v in pod["spec"]["volumes"] if v["name"] == "tmp"]
     assert tmp["emptyDir"]["sizeLimit"] == "20480Mi"
+    # Uploads in progress stay within four fifths of it (a chunk beyond answers 413), so
+    # the kubelet never evicts the pod for overflowing /tmp.
+    assert arg(notebook, "CS3LargeFileManager.spool_limit_mb") == str(20480 * 4 // 5)
 
 
 async def test_other_layouts(render, make_pod) -> None:
@@ -158,6 +161,9 @@ async def test_other_layouts(render, make_pod) -> None:
     assert arg(notebook, "CS3FileManagerMixin.root_path") == ""
     assert arg(notebook, "CS3FileManagerMixin.ssl_enabled") == "False"
     assert arg(notebook, "CS3LargeFileManager.max_upload_size_mb") == "2048"
+    (tmp,) = [v for v in pod["spec"]["volumes"] if v["name"] == "tmp"]
+    assert tmp["emptyDir"]["sizeLimit"] == "4096Mi"
+    assert int(arg(notebook, "CS3LargeFileManager.spool_limit_mb")) == 4096 * 4 // 5
     assert not any(a.startswith("--CS3FileManagerMixin.ssl_ca_file") for a in notebook["args"])
     _, pod = await make_pod(hub_values(render("existing-secrets")))
     notebook, _ = containers(pod)
