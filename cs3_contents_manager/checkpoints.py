@@ -24,6 +24,11 @@ from .paths import MAX_NAME_BYTES, split_api_path
 CHECKPOINT_ID = "checkpoint"
 
 
+def _no_versions(err: errors.CS3Error) -> bool:
+    """A storage without versions says so only in words (reva maps it to INTERNAL)."""
+    return "not supported" in err.message or "unimplemented" in err.message.lower()
+
+
 class CS3FileCheckpoints(AsyncCheckpoints):
     """Checkpoints of a CS3FileContentsManager (its `parent`), stored beside the files."""
 
@@ -140,18 +145,28 @@ class CS3VersionCheckpoints(CS3FileCheckpoints):
 
     async def _use_versions(self, path: str) -> bool:
         if self._versions is None:
-            try:
-                await self.manager.storage.list_versions(await self._cs3(path))
-                self._versions = True
-            except (errors.Unsupported, errors.InvalidArgument):
-                self._versions = False
-            except errors.CS3Error as err:
-                if "not supported" not in err.message and "unimplemented" not in err.message.lower():
-                    raise
-                self._versions = False
+            # Only the storage saying it keeps no versions decides; a missing file (404) or
+            # an unreachable storage (503) is answered as such and decides nothing.
+            with http_errors(path):
+                try:
+                    await self.manager.storage.list_versions(await self._cs3(path))
+                    self._versions = True
+                except (errors.Unsupported, errors.InvalidArgument):
+                    self._versions = False
+                except errors.CS3Error as err:
+                    if type(err) is not errors.CS3Error or not _no_versions(err):
+                        raise
+                    self._versions = False
             if not self._versions:
                 self.log.info("The storage keeps no file versions: checkpoints are hidden files")
         return self._versions
+
+    @classmethod
+    def _oldest_first(cls, versions: list[Any]) -> list[dict[str, Any]]:
+        """Checkpoints from oldest to newest, as jupyter_server lists them: JupyterLab's
+        "Revert to Checkpoint" offers the last one first (storages list newest first)."""
+        models = [cls._version_model(v) for v in versions]
+        return sorted(models, key=lambda m: m["last_modified"])
 
     @staticmethod
     def _version_model(version: Any) -> dict[str, Any]:
@@ -173,7 +188,7 @@ class CS3VersionCheckpoints(CS3FileCheckpoints):
             versions = await storage.list_versions(target)
         if not versions:
             raise HTTPError(500, f"The storage kept no version of {path}")
-        return self._version_model(versions[0])
+        return self._oldest_first(versions)[-1]
 
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
         path = path.strip("/")
@@ -184,7 +199,7 @@ class CS3VersionCheckpoints(CS3FileCheckpoints):
                 versions = await self.manager.storage.list_versions(await self._cs3(path))
             except errors.NotFound:
                 return []
-        return [self._version_model(v) for v in versions]
+        return self._oldest_first(versions)
 
     async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
         path = path.strip("/")
