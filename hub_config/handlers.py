@@ -8,11 +8,13 @@ refreshes the token first when it is close to expiry.
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 
 from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.user import User
+from jupyterhub.utils import compare_token
 from tornado import web
 
 from .authenticator import EXPIRES_AT, token_expiry
@@ -33,6 +35,10 @@ class AccessTokenHandler(APIHandler):
         allowed = {SCOPE, f"{SCOPE}!user={user.name}", f"{SCOPE}!user"}
         if not allowed & set(self.expanded_scopes):
             raise web.HTTPError(403, f"This token lacks the {SCOPE} scope for {user.name}")
+        if not self._is_server_token(user):
+            # The user's own API tokens inherit the scope too (a server token only holds what
+            # its user holds), but none of them may fetch SSO tokens: only a server may.
+            raise web.HTTPError(403, "Only a user's own server may read its storage token")
         refreshed = await self.refresh_auth(user, force=True)
         if refreshed is None:
             raise web.HTTPError(401, f"The login of {user.name} expired: a new login is needed")
@@ -47,6 +53,22 @@ class AccessTokenHandler(APIHandler):
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"access_token": token, "expires_at": expires_at}))
+
+    def _is_server_token(self, user: User) -> bool:
+        """Whether the request's token is the API token of one of the user's servers.
+
+        JupyterHub keeps a hash of each server's API token as the secret of that server's
+        OAuth client, in the database, so this holds across hub restarts."""
+        token = self.get_auth_token()
+        if not token:
+            return False
+        for spawner in user.spawners.values():
+            if spawner.api_token and hmac.compare_digest(spawner.api_token, token):
+                return True
+            client = spawner.orm_spawner.oauth_client
+            if client is not None and client.secret and compare_token(client.secret, token):
+                return True
+        return False
 
 
 def token_handlers(prefix: str = "/api/cs3/token") -> list[tuple[str, type]]:

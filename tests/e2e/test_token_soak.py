@@ -99,6 +99,17 @@ async def test_token_endpoint_refuses_everyone_but_the_server(stack: Stack) -> N
         res = await other.get(url)
         assert res.status_code == 403
         assert "access_token" not in res.text
+    # A personal token as /hub/token makes it inherits all of marie's scopes, the storage
+    # token's included: it still may not read her SSO token, only her server's token may.
+    async with stack.admin() as admin:
+        res = await admin.post("/users/marie/tokens", json={"note": "Server at /user/marie/"})
+        assert res.status_code == 201, res.text
+        personal = res.json()["token"]
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"token {personal}"}) as other:
+        assert (await other.get(f"{stack.hub.url}/hub/api/user")).status_code == 200
+        res = await other.get(url)
+        assert "access_token" not in res.text, "a personal token read the SSO access token"
+        assert res.status_code == 403
 
 
 async def test_login_after_provider_key_rotation(stack: Stack) -> None:
