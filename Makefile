@@ -7,13 +7,21 @@ REVA_VERSION := $(shell sed -n 's|^[[:space:]]*\(require \)\{0,1\}github.com/cs3
 REVAD := build/revad-$(REVA_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint format revad venv node helm pss clean
+.PHONY: run test bench lint format revad venv node helm pss clean prerequisites prerequisites-run
 
-run: venv revad node
+run: prerequisites-run venv revad node
 	$(PY) -m tests.harness run
 
-test: venv revad node helm pss
+test: prerequisites venv revad node helm pss
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# What the machine itself must have (Debian packages, a docker daemon, Go, Python, Node): one
+# script holds the list, installs what is missing when it may, or names the command to run.
+prerequisites:
+	PYTHON=$(PYTHON) tests/setup/prerequisites.sh test
+
+prerequisites-run:
+	PYTHON=$(PYTHON) tests/setup/prerequisites.sh run
 
 bench: venv revad node
 	$(PY) -m pip install --quiet --disable-pip-version-check matplotlib pyinstrument
@@ -82,3 +90,4 @@ node_modules/.installed: package.json package-lock.json
 
 clean:
 	rm -rf build tests/reva/vendor
+

@@ -49,11 +49,18 @@ class Stack:
         files = [*self.workdir.rglob("*.log")]
         return {f: f.read_text(errors="replace") for f in files if f.is_file()}
 
-    async def assert_no_token_in_logs(self, users: list[str]) -> None:
-        """Every log of this stack is free of the tokens the users held, and of any JWT."""
+    async def assert_no_token_in_logs(self, logged_in_by: dict[str, str]) -> None:
+        """Every log of this stack is free of the tokens the users held, and of any JWT.
+
+        `logged_in_by` names, for each user, the earlier test whose login gave them the tokens
+        looked for: when that test failed before its login, this one says so rather than
+        failing on its own.
+        """
         async with self.admin() as admin:
-            for user in users:
+            for user, test in logged_in_by.items():
                 res = await admin.get(f"/users/{user}")
+                if res.status_code == 404:
+                    pytest.fail(f"{user} never logged in: see {test}", pytrace=False)
                 assert res.status_code == 200, res.text
                 state = res.json().get("auth_state") or {}
                 for key in ("access_token", "refresh_token", "id_token"):

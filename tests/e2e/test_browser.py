@@ -162,4 +162,6 @@ async def test_wrong_password_gets_no_server(stack: Stack, browser: Browser) -> 
 
 
 async def test_logs_hold_no_token(stack: Stack) -> None:
-    await stack.assert_no_token_in_logs(["einstein", "marie"])
+    await stack.assert_no_token_in_logs(
+        {"einstein": "test_einstein_works_all_day", "marie": "test_marie_sees_none_of_einsteins_files"}
+    )

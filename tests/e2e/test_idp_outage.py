@@ -132,4 +132,6 @@ async def test_saves_go_on_and_tokens_come_back_after_a_provider_outage(outage_s
     print(
         f"{len(statuses)} saves during a {OUTAGE} s outage, all worked; fresh token {recovered:.1f} s after"
     )
-    await stack.assert_no_token_in_logs([USER])
+    await stack.assert_no_token_in_logs(
+        {USER: "test_saves_go_on_and_tokens_come_back_after_a_provider_outage"}
+    )
