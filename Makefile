@@ -7,12 +7,13 @@ REVA_VERSION := $(shell sed -n 's|^[[:space:]]*\(require \)\{0,1\}github.com/cs3
 REVAD := build/revad-$(REVA_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint format revad venv node helm pss clean prerequisites prerequisites-run
+.PHONY: run test bench lint format revad venv node helm pss clean prerequisites prerequisites-run \
+	cluster-binaries
 
 run: prerequisites-run venv revad node
 	$(PY) -m tests.harness run
 
-test: prerequisites venv revad node helm pss
+test: prerequisites venv revad node helm pss cluster-binaries
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # What the machine itself must have (Debian packages, a docker daemon, Go, Python, Node): one
@@ -91,3 +92,10 @@ node_modules/.installed: package.json package-lock.json
 clean:
 	rm -rf build tests/reva/vendor
 
+# --- The test cluster (tests/cluster) ------------------------------------------------------
+# Kubernetes, etcd, containerd, the CNI plugins and the programs of the images built there,
+# all from the Go module proxy into build/, each named for its version; tests/cluster/build.sh
+# builds only the files that are missing.
+.PHONY: cluster-binaries
+cluster-binaries:
+	tests/cluster/build.sh build

@@ -37,6 +37,8 @@ test_packages=(
     "nftables nft"               # the fault tests cut reva's network with nftables rules
     "iproute2 ip"                # ... inside network namespaces
     "e2fsprogs chattr"           # chattr +i makes files that cannot be changed
+    "runc /usr/sbin/runc"        # the test cluster's container runtime (tests/cluster)
+    "iptables iptables"          # ... whose kube-proxy and CNI plugins write iptables rules
 )
 case $subset in
     run) entries=("${run_packages[@]}") ;;
