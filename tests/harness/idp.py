@@ -140,6 +140,9 @@ class IdentityProvider(ManagedProcess):
     resource: str = "urn:cs3:reva"
     admin_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     node: str = field(default_factory=lambda: os.environ.get("NODE", "node"))
+    # The address it listens on and names in its issuer; a node address lets pods of a test
+    # cluster and the browser on the node use the same issuer.
+    host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -150,7 +153,7 @@ class IdentityProvider(ManagedProcess):
 
     @property
     def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def discovery_url(self) -> str:
@@ -195,7 +198,7 @@ class IdentityProvider(ManagedProcess):
 
     def config(self) -> dict[str, Any]:
         return {
-            "host": "127.0.0.1",
+            "host": self.host,
             "port": self.port,
             "issuer": self.issuer,
             "admin_secret": self.admin_secret,
@@ -234,7 +237,7 @@ class IdentityProvider(ManagedProcess):
             raise IdpError(f"Node.js ({self.node!r}) is not on PATH: the identity provider needs it")
         if port_in_use(self.port):
             raise IdpError(
-                f"cannot start the identity provider: port 127.0.0.1:{self.port} is already in use"
+                f"cannot start the identity provider: port {self.host}:{self.port} is already in use"
             )
         self.render()
         self.spawn([node, str(SERVER), str(self.config_path)], cwd=REPO)

@@ -87,6 +87,8 @@ class Revad(ManagedProcess):
     # Where clients are sent for transfers (default: revad's own HTTP address); a TLS proxy
     # in front of it makes the transfers HTTPS.
     public_http_url: str | None = None
+    # The address every endpoint listens on; a node address lets pods of a test cluster in.
+    host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -101,11 +103,11 @@ class Revad(ManagedProcess):
 
     @property
     def gateway(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+        return f"{self.host}:{self.grpc_port}"
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{self.host}:{self.http_port}"
 
     @property
     def storage_root(self) -> Path:
@@ -153,7 +155,7 @@ class Revad(ManagedProcess):
         text = Template((HERE / "revad.toml.tmpl").read_text()).substitute(
             log_level=self.log_level,
             grpc_address=self.gateway,
-            http_address=f"127.0.0.1:{self.http_port}",
+            http_address=f"{self.host}:{self.http_port}",
             http_url=self.http_url,
             datagateway_url=f"{self.public_http_url or self.http_url}/datagateway",
             jwt_secret=secrets.token_hex(16),
@@ -177,7 +179,7 @@ class Revad(ManagedProcess):
             raise RevaError(f"revad binary {self.binary} is missing: run `make revad` first")
         for port in self._ports():
             if port_in_use(port):
-                raise RevaError(f"cannot start revad: port 127.0.0.1:{port} is already in use")
+                raise RevaError(f"cannot start revad: port {self.host}:{port} is already in use")
         self.render()
         self.spawn(
             [str(self.binary), "-c", str(self.config_path), "-p", str(self.workdir / "revad.pid")],

@@ -1,0 +1,237 @@
+"""The chart installed on the test cluster as a site would install it.
+
+The site's storage and login live outside the cluster, as CERNBox's reva and CERN's SSO do:
+revad and the test identity provider run on the node, listening on its address, so the pods
+(through the bridge's gateway), the hub (for discovery and tokens) and the browser on the node
+use one issuer URL and one gateway address. The proxy is a NodePort Service on the node's
+address, the hub's callback URL points there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.harness.docker import IMAGE_PREFIX, IMAGE_TAG, build_images, docker_unavailable
+from tests.harness.helm import Helm
+from tests.harness.idp import Client, IdentityProvider
+from tests.harness.reva import OidcSettings, Revad, start_revad
+
+from .cluster import Cluster, ClusterError
+
+NAMESPACE = "jupyter"
+RELEASE = "cs3"
+PRODUCT_IMAGES = ("hub", "singleuser", "token-refresher", "proxy")
+# The hub's database claim binds to a volume the test makes: the cluster has no provisioner.
+STORAGE_CLASS = "cs3-test-local"
+# Short-lived access tokens make the refresher and the hub refresh during the tests.
+TOKEN_TTL = 30
+# The range every cluster reserves for NodePorts; the proxy takes one at random.
+NODE_PORTS = range(30000, 32768)
+
+
+def import_project_images(cluster: Cluster, workdir: Path, timeout: float = 1800) -> dict[str, int]:
+    """Build the images with images/build.sh (docker's cache makes a rebuild quick) and import
+    them into the cluster's containerd; the seconds each step took."""
+    reason = docker_unavailable()
+    if reason:
+        raise ClusterError(f"the images are built with docker: {reason}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    timings = build_images(list(PRODUCT_IMAGES), workdir / "build.log", timeout)
+    started = time.monotonic()
+    tar = workdir / "images.tar"
+    names = [f"{IMAGE_PREFIX}-{name}:{IMAGE_TAG}" for name in PRODUCT_IMAGES]
+    subprocess.run(["docker", "save", "-o", str(tar), *names], check=True, timeout=600)
+    cluster.ctr("images", "import", "--platform", "linux/amd64", str(tar), timeout=600)
+    tar.unlink()
+    timings["import"] = round(time.monotonic() - started)
+    return timings
+
+
+@dataclass
+class Site:
+    """The storage and the login of the site, on the node's address."""
+
+    workdir: Path
+    host: str
+    idp: IdentityProvider
+    reva: Revad
+    client: Client
+    node_port: int
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://{self.host}:{self.node_port}"
+
+    def stop(self) -> None:
+        self.reva.stop()
+        self.idp.stop()
+
+
+def start_site(workdir: Path, host: str) -> Site:
+    node_port = secrets.choice(NODE_PORTS)
+    hub_url = f"http://{host}:{node_port}"
+    client = Client(
+        "jupyterhub",
+        redirect_uris=[f"{hub_url}/hub/oauth_callback"],
+        post_logout_redirect_uris=[f"{hub_url}/hub/login"],
+    )
+    idp = IdentityProvider(workdir / "idp", access_token_ttl=TOKEN_TTL, clients=[client], host=host)
+    idp.start()
+    try:
+        reva = start_revad(workdir / "reva", oidc=OidcSettings(issuer=idp.issuer), host=host)
+    except BaseException:
+        idp.stop()
+        raise
+    return Site(workdir, host, idp, reva, client, node_port)
+
+
+def site_values(site: Site) -> dict[str, Any]:
+    """The values file a site would write for this storage and login."""
+    reva_ports = [site.reva.grpc_port, site.reva.http_port]
+    return {
+        "cs3": {
+            "gateway": site.reva.gateway,
+            # reva's localhome driver: the user's home is what reva reports, uploads go by TUS
+            # (a cut-off simple upload would leave a truncated file), and it keeps no locks.
+            "rootPath": "",
+            "tus": True,
+            "lockNotImplemented": True,
+        },
+        "sso": {
+            "issuer": site.idp.issuer,
+            "clientId": site.client.client_id,
+            "clientSecret": site.client.client_secret,
+            "callbackUrl": site.client.redirect_uri,
+            "postLogoutRedirectUrl": site.client.post_logout_redirect_uris[0],
+            "refreshMargin": 10,
+            "refreshCheckSeconds": 5,
+        },
+        "tokenRefresher": {"image": {"tag": IMAGE_TAG}, "margin": 10},
+        "singleuser": {"image": {"tag": IMAGE_TAG}, "startTimeout": 120},
+        "hub": {"image": {"tag": IMAGE_TAG}, "db": {"pvc": {"storageClassName": STORAGE_CLASS}}},
+        "proxy": {"image": {"tag": IMAGE_TAG}, "service": {"type": "NodePort", "nodePort": site.node_port}},
+        "networkPolicy": {
+            "reva": {
+                "cidrs": [f"{site.host}/32"],
+                "ports": [{"port": port, "protocol": "TCP"} for port in reva_ports],
+            },
+            "sso": {"cidrs": [f"{site.host}/32"], "ports": [{"port": site.idp.port, "protocol": "TCP"}]},
+        },
+    }
+
+
+@dataclass
+class Release:
+    """`helm install` of the chart into NAMESPACE, restricted by Pod Security."""
+
+    cluster: Cluster
+    site: Site
+    workdir: Path
+    helm: Helm = field(default_factory=lambda: Helm(timeout=600))
+    values_path: Path | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"KUBECONFIG": str(self.cluster.admin_kubeconfig)}
+
+    def prepare(self) -> None:
+        """The namespace (enforcing `restricted`) and the volume the hub's claim binds to."""
+        api = self.cluster.api
+        assert api is not None
+        api.create(
+            "/api/v1/namespaces",
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": NAMESPACE,
+                    "labels": {
+                        "pod-security.kubernetes.io/enforce": "restricted",
+                        "pod-security.kubernetes.io/enforce-version": "latest",
+                    },
+                },
+            },
+        )
+        # A hostPath volume keeps its owner: the hub (uid and gid 1000) must be able to write.
+        db_dir = self.workdir / "hub-db"
+        db_dir.mkdir(parents=True, exist_ok=True)
+        os.chown(db_dir, 1000, 1000)
+        db_dir.chmod(0o770)
+        api.create(
+            "/apis/storage.k8s.io/v1/storageclasses",
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {"name": STORAGE_CLASS},
+                "provisioner": "kubernetes.io/no-provisioner",
+                "volumeBindingMode": "WaitForFirstConsumer",
+            },
+        )
+        api.create(
+            "/api/v1/persistentvolumes",
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": "cs3-hub-db"},
+                "spec": {
+                    "capacity": {"storage": "1Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "storageClassName": STORAGE_CLASS,
+                    "hostPath": {"path": str(db_dir), "type": "Directory"},
+                },
+            },
+        )
+        self.cluster.wait_service_account(NAMESPACE, time.monotonic() + 30)
+
+    def write_values(self, extra: dict[str, Any] | None = None) -> Path:
+        values = site_values(self.site)
+        for section, settings in (extra or {}).items():
+            values.setdefault(section, {}).update(settings)
+        path = self.workdir / "values.yaml"
+        # It holds the OAuth client secret.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            yaml.safe_dump(values, out)
+        self.values_path = path
+        return path
+
+    def install(self, extra: dict[str, Any] | None = None, timeout: str = "5m") -> float:
+        """`helm install --wait`; the seconds until every Deployment of the release was Ready."""
+        values = self.write_values(extra)
+        started = time.monotonic()
+        self.helm.run(
+            "install",
+            *self.helm.template_args([values], release=RELEASE, namespace=NAMESPACE),
+            "--wait",
+            "--timeout",
+            timeout,
+            env=self.env,
+        )
+        return time.monotonic() - started
+
+    def describe(self) -> str:
+        """What the release's pods and events look like, for a failure message."""
+        api = self.cluster.api
+        assert api is not None
+        pods = api.get(f"/api/v1/namespaces/{NAMESPACE}/pods")["items"]
+        events = api.get(f"/api/v1/namespaces/{NAMESPACE}/events")["items"]
+        lines = [
+            f"pod {p['metadata']['name']}: {p['status'].get('phase')} "
+            f"{json.dumps(p['status'].get('containerStatuses', []))[:600]}"
+            for p in pods
+        ]
+        lines += [
+            f"event {e['involvedObject']['kind']}/{e['involvedObject']['name']}: {e['reason']} {e['message']}"
+            for e in events[-30:]
+        ]
+        return "\n".join(lines)
