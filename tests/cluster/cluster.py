@@ -135,6 +135,7 @@ class Binaries:
 
     def all(self) -> list[Path]:
         kube = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"]
+        kube.append("kubectl")
         files = [self.kube(name) for name in kube]
         files += [self.etcd, self.containerd, self.ctr, self.shim, self.pause, self.netcheck, self.coredns]
         files += [self.cni_dir / p for p in ("bridge", "host-local", "loopback", "portmap", "firewall")]
@@ -686,6 +687,14 @@ state = {json.dumps(str(state))}
         )
         if check and res.returncode != 0:
             raise ClusterError(f"{' '.join(argv)} failed ({res.returncode}): {res.stderr.strip()}")
+        return res
+
+    def kubectl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """kubectl as the cluster's admin; ClusterError unless it exits 0."""
+        argv = [str(self.binaries.kube("kubectl")), "--kubeconfig", str(self.admin_kubeconfig), *args]
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if res.returncode != 0:
+            raise ClusterError(f"kubectl {' '.join(args)} failed ({res.returncode}): {res.stderr.strip()}")
         return res
 
     def import_image(self, tar: Path) -> None:

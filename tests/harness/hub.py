@@ -126,12 +126,16 @@ class Hub(ManagedProcess):
 FORM = re.compile(r"<form[^>]*action=\"([^\"]*)\"", re.I)
 
 
-async def hub_login(client: httpx.AsyncClient, hub: Hub, username: str, password: str) -> httpx.Response:
-    """Log in at the hub through the provider's login form, as a browser without JavaScript.
+async def hub_login(
+    client: httpx.AsyncClient, hub: Hub | str, username: str, password: str
+) -> httpx.Response:
+    """Log in at the hub (a Hub, or the URL of one) through the provider's login form, as a
+    browser without JavaScript.
 
     Returns the last response: the hub (logged in) or the provider's form again (refused).
     """
-    res = await client.get(f"{hub.url}/hub/oauth_login", follow_redirects=True)
+    url = hub if isinstance(hub, str) else hub.url
+    res = await client.get(f"{url}/hub/oauth_login", follow_redirects=True)
     match = FORM.search(res.text)
     if not match:
         raise HubError(f"no login form at {res.url}")
