@@ -4,6 +4,8 @@ Built on oauthenticator's GenericOAuthenticator, which refreshes only after a to
 already failed. Here the access token is renewed while it still has `refresh_margin` seconds
 to live, by one request per user at a time (refresh-token rotation turns two concurrent
 refreshes into a logout), and a provider that is down does not log anybody out.
+A refresh also brings the provider's current groups: with `manage_groups` they are synced
+as at login, and a user no longer in an allowed group must log in again (and is refused).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jwt
+from jupyterhub.utils import maybe_future
 from oauthenticator.generic import GenericOAuthenticator
 from tornado.httpclient import HTTPClientError
 from tornado.web import HTTPError
@@ -154,7 +157,13 @@ class CS3Authenticator(GenericOAuthenticator):
         return auth_state.get(EXPIRES_AT, 0) - time.time() > self.refresh_margin
 
     async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
-        """Renew the access token ahead of expiry; True when nothing needed to change."""
+        """Renew the access token ahead of expiry; True when nothing needed to change.
+
+        A renewal answers the user model JupyterHub applies (`auth_to_user`), built from the
+        new tokens as at login: with `manage_groups` JupyterHub refuses a model without
+        groups, so it carries them, and the admin flag they give. False when a new login is
+        needed: the provider refused the refresh token, or its groups no longer allow the user.
+        """
         auth_state = await user.get_auth_state()
         if not auth_state:
             return False
@@ -171,8 +180,41 @@ class CS3Authenticator(GenericOAuthenticator):
                 return True  # provider unreachable: keep the current tokens, try again later
             if refreshed is False:
                 return False
+            model = await self._refreshed_model(user.name, refreshed)
+            if model is None:
+                # Not saved: the refused user's tokens are never handed out again.
+                return False
             await user.save_auth_state(refreshed)
-            return {"name": user.name, "auth_state": refreshed}
+            return model
+
+    async def _refreshed_model(self, name: str, auth_state: dict[str, Any]) -> dict[str, Any] | None:
+        """The user model of a refresh, or None when the refreshed claims no longer allow them.
+
+        The same steps as oauthenticator's login (`_token_to_auth_model`, then JupyterHub's
+        `get_authenticated_user` checks), on the base class's own methods, so that groups and
+        admin come out of a refresh exactly as out of a login: admin_users stay admins, and
+        otherwise admin follows admin_groups. Refusing here is what makes a user removed from
+        the allowed groups lose access before their next login is refused anyway.
+        """
+        model: dict[str, Any] = {
+            "name": name,
+            "admin": True if name in self.admin_users else None,
+            "auth_state": auth_state,
+        }
+        model = await self.update_auth_model(model)
+        if self.manage_groups:
+            model = await self._apply_managed_groups(model)
+        if not await maybe_future(self.check_blocked_users(name, model)):
+            self.log.warning("%s is blocked: refusing the refreshed login", name)
+            return None
+        if not self.allow_all and not await maybe_future(self.check_allowed(name, model)):
+            self.log.warning(
+                "%s is no longer allowed by the provider's claims (groups %s): a new login is needed",
+                name,
+                ", ".join(model.get("groups") or []) or "none",
+            )
+            return None
+        return model
 
     async def _refresh_tokens(self, name: str, auth_state: dict[str, Any]) -> dict[str, Any] | bool | None:
         """New auth state; False when a new login is needed; None when the provider failed."""

@@ -3,7 +3,8 @@
 Stock JupyterHub hands `auth_state` (refresh token included) to anything holding
 `admin:auth_state`. This endpoint returns only the access token and its expiry, only to a
 token carrying the `custom:cs3:token` scope for its own user (the server role gets it), and
-refreshes the token first when it is close to expiry.
+refreshes the token first when it is close to expiry; once the provider refuses to refresh
+it (or the user's groups no longer allow them), it answers 401 instead of the stale token.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
+from typing import Any
 
 from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.user import User
@@ -39,9 +41,7 @@ class AccessTokenHandler(APIHandler):
             # The user's own API tokens inherit the scope too (a server token only holds what
             # its user holds), but none of them may fetch SSO tokens: only a server may.
             raise web.HTTPError(403, "Only a user's own server may read its storage token")
-        refreshed = await self.refresh_auth(user, force=True)
-        if refreshed is None:
-            raise web.HTTPError(401, f"The login of {user.name} expired: a new login is needed")
+        await self._refresh(user)
         auth_state = await user.get_auth_state() or {}
         token = auth_state.get("access_token")
         if not token:
@@ -53,6 +53,25 @@ class AccessTokenHandler(APIHandler):
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"access_token": token, "expires_at": expires_at}))
+
+    async def _refresh(self, user: User) -> None:
+        """Refresh the user's tokens if they are close to expiry; 401 when that is refused.
+
+        Not `refresh_auth`: on a token-authenticated request JupyterHub keeps the stale login
+        when the refresh fails (unless `auth_refresh_strict`), and the endpoint would hand out
+        an access token the provider no longer stands behind. A refreshed model is applied as
+        `refresh_auth` applies it.
+        """
+        outcome: Any = await self.authenticator.refresh_user(user, self)
+        if not outcome:
+            raise web.HTTPError(401, f"The login of {user.name} expired: a new login is needed")
+        user._auth_refreshed = time.monotonic()
+        if outcome is True:
+            return
+        outcome["name"] = user.name  # a refresh cannot rename the user
+        if "auth_state" not in outcome:
+            outcome["auth_state"] = await user.get_auth_state()
+        await self.auth_to_user(outcome, user)
 
     def _is_server_token(self, user: User) -> bool:
         """Whether the request's token is the API token of one of the user's servers.

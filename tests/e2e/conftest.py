@@ -4,8 +4,10 @@ refresher each. Short access-token lifetimes make token refresh happen during th
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ from tests.harness.idp import Client, IdentityProvider
 from tests.harness.reva import REPO, OidcSettings, Revad, start_revad
 
 TOKEN_TTL = 20
+STORAGE_TOKEN = "/hub/api/cs3/token"
 ARTIFACTS = REPO / "test-artifacts"
 
 
@@ -38,6 +41,65 @@ class Stack:
             headers={"Authorization": f"token {self.admin_token}"},
             timeout=30,
         )
+
+    async def wait_for_server(self, user: str, timeout: float = 120) -> dict[str, Any]:
+        """The model of the user's default server once it is ready (its `state` included)."""
+        deadline = time.monotonic() + timeout
+        async with self.admin() as admin:
+            while time.monotonic() < deadline:
+                res = await admin.get(f"/users/{user}")
+                server = (res.json().get("servers") or {}).get("") if res.status_code == 200 else None
+                if server and server.get("ready"):
+                    return server
+                await asyncio.sleep(1)
+        raise AssertionError(f"{user}'s server did not start\n{self.hub.log_tail()}")
+
+    async def server_api_token(self, user: str) -> str:
+        """The API token the hub gave the user's running server, as the server itself holds it.
+
+        Only a server's own token may read the storage token, and the hub never shows it: it
+        is read from the environment of the server's process (its pid is the local spawner's
+        state). Remembered for the log scan.
+        """
+        server = await self.wait_for_server(user)
+        pid = (server.get("state") or {}).get("pid")
+        assert isinstance(pid, int), f"no pid in the state of {user}'s server: {server.get('state')}"
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        prefix = b"JUPYTERHUB_API_TOKEN="
+        token = next((v[len(prefix) :].decode() for v in environ if v.startswith(prefix)), "")
+        assert token, f"{user}'s server (pid {pid}) has no JUPYTERHUB_API_TOKEN"
+        self.seen_secrets.add(token)
+        return token
+
+    def as_server(self, server_token: str) -> httpx.AsyncClient:
+        """A client of the hub holding a server's API token, as its token refresher is."""
+        return httpx.AsyncClient(
+            base_url=self.hub.url, headers={"Authorization": f"token {server_token}"}, timeout=30
+        )
+
+    async def next_storage_answer(
+        self,
+        server: httpx.AsyncClient,
+        previous: str,
+        timeout: float = TOKEN_TTL + 15,
+        settled: Callable[[], bool] = lambda: False,
+    ) -> httpx.Response:
+        """Ask the storage-token endpoint once a second, as `server`, until it answers other
+        than 200 with `previous`: an error, or a refreshed token. Also the first answer to a
+        request made once `settled()` held. AssertionError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            was_settled = settled()
+            res = await server.get(STORAGE_TOKEN)
+            if res.status_code != 200:
+                return res
+            token = res.json()["access_token"]
+            self.seen_secrets.add(token)
+            if token != previous or was_settled:
+                return res
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{STORAGE_TOKEN} answered the same token for {timeout} s")
+            await asyncio.sleep(1)
 
     def remember_token_file(self, user: str) -> bytes:
         """Read a user's token file, remembering the token for the log scan."""

@@ -24,7 +24,6 @@ import pytest
 
 from cs3_contents_manager.cs3.auth import jwt_expiry
 from tests.e2e.conftest import TOKEN_TTL, Stack, running_stack
-from tests.e2e.test_token_soak import wait_for_server
 from tests.harness.hub import hub_login
 
 pytestmark = pytest.mark.timeout(400)
@@ -71,7 +70,7 @@ async def test_saves_go_on_and_tokens_come_back_after_a_provider_outage(outage_s
     async with httpx.AsyncClient(timeout=60) as browser:
         res = await hub_login(browser, stack.hub, USER, PASSWORD)
         assert res.status_code == 200, res.text[:500]
-    await wait_for_server(stack, USER)
+    await stack.wait_for_server(USER)
     async with stack.admin() as admin:
         res = await admin.post(
             f"/users/{USER}/tokens", json={"scopes": [f"access:servers!user={USER}"], "expires_in": 3600}

@@ -18,23 +18,11 @@ LIFETIMES = 10
 SAVE_EVERY = 3.0
 
 
-async def wait_for_server(stack: Stack, user: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    async with stack.admin() as admin:
-        while time.monotonic() < deadline:
-            res = await admin.get(f"/users/{user}")
-            server = (res.json().get("servers") or {}).get("") if res.status_code == 200 else None
-            if server and server.get("ready"):
-                return
-            await asyncio.sleep(1)
-    raise AssertionError(f"{user}'s server did not start\n{stack.hub.log_tail()}")
-
-
 async def test_periodic_saves_over_ten_token_lifetimes(stack: Stack) -> None:
     async with httpx.AsyncClient(timeout=60) as browser:
         res = await hub_login(browser, stack.hub, "richard", "superfluidity")
         assert res.status_code == 200, res.text[:500]
-    await wait_for_server(stack, "richard")
+    await stack.wait_for_server("richard")
     async with stack.admin() as admin:
         res = await admin.post(
             "/users/richard/tokens", json={"scopes": ["access:servers!user=richard"], "expires_in": 3600}

@@ -102,6 +102,8 @@ class User:
     name: str
     email: str
     groups: list[str]
+    # A disabled user cannot log in and their refresh tokens are refused.
+    disabled: bool = False
 
 
 def demo_users() -> list[User]:
@@ -288,6 +290,27 @@ class IdentityProvider(ManagedProcess):
         if self.running:
             self._admin("POST", "/clients", client.to_config())
         return client
+
+    def update_user(
+        self, username: str, *, groups: list[str] | None = None, disabled: bool | None = None
+    ) -> dict[str, Any]:
+        """Change what the provider says about a user from now on: their groups (in the id
+        tokens of the next refresh), or disable them (the next refresh is refused with
+        invalid_grant, as a site SSO refuses a user who left). Kept across a restart."""
+        change: dict[str, Any] = {}
+        if groups is not None:
+            change["groups"] = list(groups)
+        if disabled is not None:
+            change["disabled"] = disabled
+        answer = self._admin("PUT", f"/users/{username}", change) if self.running else {}
+        for user in self.users:
+            if user.username == username:
+                user.groups = list(change.get("groups", user.groups))
+                user.disabled = bool(change.get("disabled", user.disabled))
+                break
+        else:
+            raise KeyError(f"no user {username!r} at the identity provider")
+        return answer
 
     def jwks(self) -> dict[str, Any]:
         res = httpx.get(self.jwks_uri, timeout=10.0)

@@ -17,6 +17,8 @@
 //   POST /admin/stats/reset         zero the counts
 //   POST /admin/rotate-key          new signing key, old one kept in the JWKS
 //   POST /admin/clients             register one more client
+//   PUT  /admin/users/:name         change a user's groups, or disable them (a disabled user
+//                                   cannot log in, and their refresh tokens are refused)
 //
 // Logs one line per event to stdout; never a token, code, password or secret.
 
@@ -316,6 +318,14 @@ function recordGrant(grantType, account) {
 
 const config = loadConfig(process.argv[2]);
 const users = new Map(config.users.map((user) => [user.username, user]));
+
+// Users the provider knows and has not disabled: the others have no account, so their logins
+// and refresh tokens are refused (oidc-provider fails a refresh_token grant whose account
+// findAccount does not return), as a site SSO does for a user who left.
+function activeUser(username) {
+  const user = users.get(username);
+  return user && !user.disabled ? user : undefined;
+}
 let clients = config.clients.map(normaliseClient);
 let keys = [newSigningKey(1)];
 let current;
@@ -390,7 +400,7 @@ function providerConfiguration() {
       userinfo_endpoint: `${config.issuer}${USERINFO}`,
     },
     async findAccount(_ctx, sub) {
-      if (!users.has(sub)) return undefined;
+      if (!activeUser(sub)) return undefined;
       return {
         accountId: sub,
         async claims() {
@@ -399,7 +409,7 @@ function providerConfiguration() {
       };
     },
     async extraTokenClaims(_ctx, token) {
-      if (token.kind !== 'AccessToken' || !users.has(token.accountId)) return undefined;
+      if (token.kind !== 'AccessToken' || !activeUser(token.accountId)) return undefined;
       const claims = accountClaims(token.accountId);
       return { preferred_username: claims.preferred_username, groups: claims.groups };
     },
@@ -624,7 +634,7 @@ async function interactionRoute(req, res, url) {
     const form = new URLSearchParams(await readBody(req));
     const username = (form.get('login') || '').trim().slice(0, 64);
     const password = form.get('password') || '';
-    const user = users.get(username);
+    const user = activeUser(username);
     // Compare against something even for unknown users, so both fail alike.
     const ok = sameSecret(password, user ? user.password : crypto.randomBytes(16).toString('hex'))
       && user !== undefined;
@@ -669,7 +679,7 @@ function verifyAccessToken(token) {
   if (!valid) return undefined;
   if (payload.iss !== config.issuer) return undefined;
   if (typeof payload.exp !== 'number' || payload.exp <= Date.now() / 1000) return undefined;
-  if (!users.has(payload.sub)) return undefined;
+  if (!activeUser(payload.sub)) return undefined;
   return payload;
 }
 
@@ -697,6 +707,30 @@ function rotateKey() {
   current = buildProvider();
   log('key.rotated', { kid: key.kid, keys: keys.length });
   return { kid: key.kid, kids: keys.map((k) => k.kid) };
+}
+
+function updateUser(username, change) {
+  // Tests change what the provider says about a user while the hub holds their tokens:
+  // the next refresh brings the new groups, or is refused for a disabled user.
+  const user = users.get(username);
+  if (!user) return { status: 404, body: { error: 'no_such_user' } };
+  if (change === null || typeof change !== 'object' || Array.isArray(change)) {
+    return { status: 400, body: { error: 'a JSON object is expected' } };
+  }
+  const { groups, disabled } = change;
+  if (groups !== undefined && !(Array.isArray(groups) && groups.every((g) => typeof g === 'string'))) {
+    return { status: 400, body: { error: 'groups must be a list of strings' } };
+  }
+  if (disabled !== undefined && typeof disabled !== 'boolean') {
+    return { status: 400, body: { error: 'disabled must be true or false' } };
+  }
+  if (groups !== undefined) user.groups = [...groups];
+  if (disabled !== undefined) user.disabled = disabled;
+  log('user.updated', { user: username, groups: (user.groups || []).join(','), disabled: Boolean(user.disabled) });
+  return {
+    status: 200,
+    body: { username, groups: [...(user.groups || [])], disabled: Boolean(user.disabled) },
+  };
 }
 
 async function adminRoute(req, res, url) {
@@ -731,8 +765,23 @@ async function adminRoute(req, res, url) {
       sendJson(res, 200, { client_id: client.client_id });
       return;
     }
-    default:
+    default: {
+      const user = /^PUT \/users\/([\w.@-]+)$/.exec(route);
+      if (user) {
+        let change;
+        try {
+          change = JSON.parse(await readBody(req));
+        } catch (err) {
+          if (err.status) throw err;
+          sendJson(res, 400, { error: 'the body is not JSON' });
+          return;
+        }
+        const { status, body } = updateUser(user[1], change);
+        sendJson(res, status, body);
+        return;
+      }
       sendJson(res, 404, { error: 'not_found' });
+    }
   }
 }
 

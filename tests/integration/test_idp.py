@@ -2,7 +2,8 @@
 
 A login form that checks passwords, the code flow with PKCE, rotating refresh tokens counted
 per account, RS256 JWT access tokens that reva's oidc auth manager accepts (and refuses when
-forged or expired), key rotation, and RP-initiated logout.
+forged or expired), key rotation, RP-initiated logout, and users whose groups change or who
+are disabled while they hold tokens.
 """
 
 from __future__ import annotations
@@ -298,6 +299,36 @@ def test_admin_endpoints_need_the_secret(idp: IdentityProvider) -> None:
         assert httpx.get(f"{idp.issuer}/admin/stats", headers=headers, timeout=10).status_code == 403
         assert httpx.post(f"{idp.issuer}/admin/rotate-key", headers=headers, timeout=10).status_code == 403
     assert idp.stats()["kids"] == [k["kid"] for k in idp.jwks()["keys"]]
+
+
+def test_user_changes_reach_the_next_refresh(own_idp: IdentityProvider) -> None:
+    idp = own_idp
+    client = idp.client("test-client")
+    first = tokens_for(idp, "marie")
+    assert "radium-lovers" in jwt_parts(first["id_token"])[1]["groups"]
+
+    assert idp.update_user("marie", groups=["physics-lovers"])["groups"] == ["physics-lovers"]
+    second = refresh_tokens(idp, first["refresh_token"], client.client_id, client.client_secret)
+    assert jwt_parts(second["id_token"])[1]["groups"] == ["physics-lovers"]
+    assert jwt_parts(second["access_token"])[1]["groups"] == ["physics-lovers"]
+
+    # A disabled user's refresh token is refused, and so is their password.
+    assert idp.update_user("marie", disabled=True)["disabled"] is True
+    with pytest.raises(TokenError) as err:
+        refresh_tokens(idp, second["refresh_token"], client.client_id, client.client_secret)
+    assert err.value.error == "invalid_grant"
+    with pytest.raises(LoginFailed):
+        tokens_for(idp, "marie")
+    idp.update_user("marie", disabled=False)
+    assert jwt_parts(tokens_for(idp, "marie")["access_token"])[1]["sub"] == "marie"
+
+    url = f"{idp.issuer}/admin/users"
+    secret = {"x-admin-secret": idp.admin_secret}
+    assert httpx.put(f"{url}/marie", json={"disabled": True}, timeout=10).status_code == 403
+    assert httpx.put(f"{url}/marie", json={"groups": "x"}, headers=secret, timeout=10).status_code == 400
+    assert httpx.put(f"{url}/marie", json={"disabled": 1}, headers=secret, timeout=10).status_code == 400
+    assert httpx.put(f"{url}/nobody", json={}, headers=secret, timeout=10).status_code == 404
+    assert tokens_for(idp, "marie")["access_token"]
 
 
 def test_sso_session_and_rp_initiated_logout(idp: IdentityProvider) -> None:
