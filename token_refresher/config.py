@@ -191,8 +191,9 @@ are visible to every process on the node.
 Each flag overrides its environment variable. The token is fetched from
 {JUPYTERHUB_API_URL}/cs3/token with "Authorization: token {JUPYTERHUB_API_TOKEN}" and
 fetched again `margin` seconds (minus up to `jitter`) before it expires. Transient
-failures (hub down, 5xx, timeouts) are retried with exponential backoff and the last good
-token stays in place; a refused API token (401/403) is retried every --backoff-max seconds.
+failures (hub down, 5xx, timeouts) are retried with exponential backoff, never waiting past
+the token's expiry and at most 10 s once it has lapsed, and the last good token stays in
+place; a refused API token (401/403) is retried every --backoff-max seconds.
 
 Exit status: 0 after SIGTERM/SIGINT or a successful --once; 1 when --once could not get a
 token; 2 for a configuration error (reported before any request to the hub).

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .config import BY_DEST, Config, ConfigError
 from .hub import ApiToken, HubClient, HubRefused, HubUnavailable, TokenGrant
 from .readiness import HealthServer, ReadyFile, Status
-from .schedule import MIN_DELAY, backoff_delay, jittered, refresh_delay
+from .schedule import MIN_DELAY, failure_delay, jittered, refresh_delay
 from .writer import TokenWriter
 
 log = logging.getLogger(__name__)
@@ -183,8 +183,14 @@ class Refresher:
         if at_cap:
             delay = jittered(self.config.backoff_max, self._rng)
         else:
-            delay = backoff_delay(
-                self._failures, self.config.backoff_initial, self.config.backoff_max, self._rng
+            delay = failure_delay(
+                self._failures,
+                self.config.backoff_initial,
+                self.config.backoff_max,
+                self._rng,
+                self._expires_at,
+                self._clock(),
+                self._min_delay,
             )
         self.status.state = kind
         keeping = "the current token stays in place" if self.written else "no token written yet"

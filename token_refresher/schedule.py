@@ -13,6 +13,10 @@ MIN_DELAY = 1.0
 # Backoff delays are drawn between this share of the nominal delay and the nominal delay, so
 # many servers that lost the hub together do not come back together.
 BACKOFF_JITTER_FLOOR = 0.8
+# Once the token in place has expired (or none was ever written) the user's storage access
+# is down, so however long the hub has been failing, it is asked again at least this often:
+# a hub that comes back after a restart serves every user within seconds, not a minute later.
+LAPSED_RETRY_MAX = 10.0
 
 
 def refresh_delay(
@@ -43,6 +47,29 @@ def backoff_delay(failures: int, initial: float, maximum: float, rng: random.Ran
     """Delay before retry number `failures` (1 for the first): initial doubled each time, capped."""
     nominal = min(maximum, initial * 2.0 ** min(max(failures - 1, 0), 60))
     return jittered(nominal, rng)
+
+
+def failure_delay(
+    failures: int,
+    initial: float,
+    maximum: float,
+    rng: random.Random,
+    expires_at: float | None,
+    now: float,
+    min_delay: float = MIN_DELAY,
+) -> float:
+    """Delay before retry number `failures` of a fetch that failed while the hub was unavailable.
+
+    The backoff of `backoff_delay`, bounded by what the token in place still allows: while it
+    is valid, the next try comes before it expires (after at most half its remaining life), so
+    an outage shorter than the margin costs the user nothing; once it has lapsed, at most
+    LAPSED_RETRY_MAX.
+    """
+    delay = backoff_delay(failures, initial, maximum, rng)
+    remaining = None if expires_at is None else expires_at - now
+    if remaining is not None and remaining > 0:
+        return min(delay, max(remaining / 2, min_delay))
+    return min(delay, jittered(LAPSED_RETRY_MAX, rng))
 
 
 def jittered(nominal: float, rng: random.Random) -> float:

@@ -65,9 +65,11 @@ async def test_token_is_fetched_again_before_it_expires(
 async def test_hub_errors_back_off_keep_the_token_and_recover(
     hub: FakeHub, start_daemon: StartDaemon, token_dir: Path, logs: LogLines
 ) -> None:
-    hub.serve_tokens(lifetime=2, hub_margin=60)  # a new token for every request
+    # A new token for every request. The outage starts 3 s before expiry: the backoff's own
+    # cap (0.4 s) stays below half the token's remaining life for the five attempts below.
+    hub.serve_tokens(lifetime=4, hub_margin=60)
     target = token_dir / "oauth.token"
-    await start_daemon("--margin", "1", *FAST_RETRIES)
+    await start_daemon("--margin", "3", "--jitter", "0", *FAST_RETRIES)
     await wait_for(lambda: read_or_none(target) is not None, 3, "the first token")
     good = target.read_text()
 
@@ -81,7 +83,7 @@ async def test_hub_errors_back_off_keep_the_token_and_recover(
     assert logs.count("HTTP 503: The hub is restarting", 30) == 1  # logged once, not per retry
     assert logs.count("the current token stays in place", 30) == 1
 
-    await wait_for(lambda: logs.count("expired at", 30), 3, "the expiry warning")
+    await wait_for(lambda: logs.count("expired at", 30), 5, "the expiry warning")
     assert target.read_text() == good  # expired, but still the best there is
 
     hub.recover()
@@ -90,6 +92,29 @@ async def test_hub_errors_back_off_keep_the_token_and_recover(
     # The daemon logs the recovery just after replacing the file: wait for the line, bounded.
     await wait_for(lambda: logs.count("Recovered after", 20) >= 1, 2, "the recovery logged")
     assert logs.count("Recovered after", 20) == 1
+
+
+async def test_an_outage_shorter_than_the_margin_is_bridged_before_the_token_expires(
+    hub: FakeHub, start_daemon: StartDaemon, token_dir: Path
+) -> None:
+    # Long backoff allowed (a hub that has been failing for a while), short tokens: the
+    # retries still come within the token's remaining life, so the first one after the
+    # hub's return replaces the token before it expires.
+    hub.serve_tokens(lifetime=8, hub_margin=60)
+    target = token_dir / "oauth.token"
+    # Fetches at 3 s (5 s left: fails), 5 s (3 s left: fails, the hub comes back), then after
+    # half the remaining life (6.5 s) instead of the 4 s backoff (past the 8 s expiry).
+    await start_daemon("--margin", "5", "--jitter", "0", "--backoff-initial", "2", "--backoff-max", "30")
+    await wait_for(lambda: read_or_none(target) is not None, 3, "the first token")
+    good = target.read_text()
+    expires = hub.expiry[good]
+
+    hub.fail(503, "The hub is restarting")
+    await wait_for(lambda: len(failed_at(hub, 503)) >= 2, 7, "two failed attempts")
+    hub.recover()
+    await wait_for(lambda: read_or_none(target) not in (good, None), 6, "a new token after recovery")
+    assert time.time() < expires, "the token lapsed although the hub was back before its expiry"
+    assert all(at < expires for at in failed_at(hub, 503))
 
 
 async def test_connection_refused_backs_off_and_recovers(
@@ -284,6 +309,8 @@ async def test_write_failures_are_retried_and_the_old_file_kept(
     await wait_for(lambda: len(attempts) >= 4, 4, "the write retries")
     await wait_for(lambda: read_or_none(target) != good, 2, "the write after the disk has room")
     assert logs.count("No space left on device", 40) == 1
+    # The daemon logs the recovery just after replacing the file: wait for the line, bounded.
+    await wait_for(lambda: logs.count("Recovered after", 20) >= 1, 2, "the recovery logged")
     assert logs.count("Recovered after 3 failed attempt(s)", 20) == 1
 
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from token_refresher.schedule import backoff_delay, refresh_delay
+from token_refresher.schedule import LAPSED_RETRY_MAX, backoff_delay, failure_delay, refresh_delay
 
 
 class Fixed(random.Random):
@@ -57,3 +57,22 @@ def test_backoff_jitter_stays_below_the_nominal_delay() -> None:
         nominal = min(60, 2 ** (failures - 1))
         for _ in range(50):
             assert 0.8 * nominal <= backoff_delay(failures, 1, 60, rng) <= nominal
+
+
+def test_a_failing_hub_is_retried_before_the_token_in_place_expires() -> None:
+    now, top = 1000.0, Fixed(1.0)
+    # The 6th failure would wait 32 s; with 20 s left the next try comes after 10.
+    assert failure_delay(6, 1, 60, top, now + 20, now) == pytest.approx(10)
+    # Early failures keep their short backoff.
+    assert failure_delay(1, 1, 60, top, now + 20, now) == pytest.approx(1)
+    # Close to expiry: the floor still holds.
+    assert failure_delay(6, 1, 60, top, now + 0.5, now) == pytest.approx(1)
+
+
+def test_a_lapsed_or_missing_token_is_retried_every_few_seconds_at_most() -> None:
+    now, top = 1000.0, Fixed(1.0)
+    for expires_at in (now - 5, now, None):
+        assert failure_delay(20, 1, 60, top, expires_at, now) == pytest.approx(LAPSED_RETRY_MAX)
+        assert failure_delay(2, 1, 60, top, expires_at, now) == pytest.approx(2)
+    # A cap below the lapsed one is kept.
+    assert failure_delay(20, 1, 4, top, None, now) == pytest.approx(4)
