@@ -35,8 +35,9 @@ def pod_templates(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def test_chart_pods_are_restricted(render: Callable[..., list[dict[str, Any]]], case: str) -> None:
     templates = pod_templates(render(case))
     kinds = {key.split("/")[0] for key in templates}
-    assert kinds == {"Deployment"}, f"expected the hub and proxy, got {sorted(templates)}"
-    assert len(templates) >= 2, f"expected the hub and proxy, got {sorted(templates)}"
+    # The hub and proxy, and the uninstall hook's job.
+    assert kinds == {"Deployment", "Job"}, f"expected the hub, proxy and hook, got {sorted(templates)}"
+    assert len(templates) >= 3, f"expected the hub, proxy and hook, got {sorted(templates)}"
     assert violations(templates) == {key: [] for key in templates}
 
 

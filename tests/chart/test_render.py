@@ -328,12 +328,12 @@ def test_security_defaults(render, case: str) -> None:
 def test_rbac_is_namespaced(render, case: str) -> None:
     docs = render(case)
     assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
-    role = find(docs, "Role")
+    role = find(docs, "Role", "-hub")
     resources = {r for rule in role["rules"] for r in rule["resources"]}
     assert resources == {"pods", "persistentvolumeclaims", "events", "secrets"}
     assert all(rule["apiGroups"] == [""] for rule in role["rules"])
-    binding = find(docs, "RoleBinding")
-    account = find(docs, "ServiceAccount")
+    binding = find(docs, "RoleBinding", "-hub")
+    account = find(docs, "ServiceAccount", "-hub")
     hub = find(docs, "Deployment", "-hub")["spec"]["template"]["spec"]
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
@@ -347,6 +347,48 @@ def test_rbac_is_namespaced(render, case: str) -> None:
     proxy = find(docs, "Deployment", "-proxy")["spec"]["template"]["spec"]
     assert proxy["automountServiceAccountToken"] is False
     assert "serviceAccountName" not in proxy
+
+
+HOOK_ANNOTATIONS = {
+    "helm.sh/hook": "pre-delete",
+    "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded",
+}
+
+
+async def test_the_uninstall_hook_deletes_the_releases_user_pods_only(
+    render, site_case: str, make_pod
+) -> None:
+    docs = render(site_case)
+    hook = [d for d in docs if d["metadata"]["name"].endswith("-hub-uninstall")]
+    assert sorted(d["kind"] for d in hook) == ["Job", "Role", "RoleBinding", "ServiceAccount"]
+    for doc in hook:
+        assert HOOK_ANNOTATIONS.items() <= doc["metadata"]["annotations"].items(), doc["kind"]
+    # Created before the job that uses them.
+    weights = {d["kind"]: int(d["metadata"]["annotations"]["helm.sh/hook-weight"]) for d in hook}
+    assert weights["Job"] > max(weights[k] for k in ("Role", "RoleBinding", "ServiceAccount"))
+    role = find(hook, "Role")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "delete"]}]
+    pod_spec = find(hook, "Job")["spec"]["template"]["spec"]
+    assert pod_spec["serviceAccountName"] == find(hook, "ServiceAccount")["metadata"]["name"]
+    (container,) = pod_spec["containers"]
+    assert (
+        container["image"]
+        == find(docs, "Deployment", "-hub")["spec"]["template"]["spec"]["containers"][0]["image"]
+    )
+    args = dict(a.removeprefix("--").split("=", 1) for a in container["command"][3:])
+    assert args["namespace"] == NAMESPACE
+    selector = dict(pair.split("=", 1) for pair in args["selector"].split(","))
+    # It selects the pods KubeSpawner makes for this release, and not the hub or the proxy.
+    _, user_pod = await make_pod(hub_values(docs))
+    assert selector.items() <= user_pod["metadata"]["labels"].items()
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        assert not selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert selector["app.kubernetes.io/instance"] == RELEASE
+
+
+def test_the_uninstall_hook_can_be_turned_off(helm: Helm) -> None:
+    docs = helm.template(set_values={"hub.deleteUserPodsOnUninstall": False})
+    assert not [d for d in docs if "helm.sh/hook" in (d["metadata"].get("annotations") or {})]
 
 
 def test_selectors_match(render, case: str) -> None:

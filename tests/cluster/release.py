@@ -207,10 +207,17 @@ class Release:
 
     def install(self, extra: dict[str, Any] | None = None, timeout: str = "5m") -> float:
         """`helm install --wait`; the seconds until every Deployment of the release was Ready."""
+        return self._apply("install", extra, timeout)
+
+    def upgrade(self, extra: dict[str, Any] | None = None, timeout: str = "5m") -> float:
+        """`helm upgrade --wait` with these values; the seconds it took."""
+        return self._apply("upgrade", extra, timeout)
+
+    def _apply(self, action: str, extra: dict[str, Any] | None, timeout: str) -> float:
         values = self.write_values(extra)
         started = time.monotonic()
         self.helm.run(
-            "install",
+            action,
             *self.helm.template_args([values], release=RELEASE, namespace=NAMESPACE),
             "--wait",
             "--timeout",
@@ -218,6 +225,63 @@ class Release:
             env=self.env,
         )
         return time.monotonic() - started
+
+    def uninstall(self, timeout: str = "5m") -> float:
+        """`helm uninstall --wait` (its pre-delete hook included); the seconds it took."""
+        started = time.monotonic()
+        self.helm.run(
+            "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", timeout, env=self.env
+        )
+        return time.monotonic() - started
+
+    def objects(self) -> set[str]:
+        """`kind/name` of every object in the namespace but events and what Kubernetes puts in
+        every namespace itself."""
+        kinds = self.cluster.kubectl(
+            "api-resources", "--namespaced", "--verbs=list", "-o", "name"
+        ).stdout.split()
+        kinds = [k for k in kinds if k not in ("events", "events.events.k8s.io")]
+        listed = self.cluster.kubectl("get", ",".join(kinds), "-n", NAMESPACE, "-o", "json").stdout
+        found = {f"{item['kind']}/{item['metadata']['name']}" for item in json.loads(listed)["items"]}
+        return found - {"ServiceAccount/default", "ConfigMap/kube-root-ca.crt"}
+
+    def pods(self, component: str) -> list[dict[str, Any]]:
+        """The release's pods of a component (`hub`, `proxy`, `singleuser-server`)."""
+        api = self.cluster.api
+        assert api is not None
+        selector = f"app.kubernetes.io/component={component}"
+        return api.get(f"/api/v1/namespaces/{NAMESPACE}/pods", labelSelector=selector)["items"]
+
+    def wait_new_hub(self, old_uid: str, timeout: float = 180) -> dict[str, Any]:
+        """The hub pod that replaced the one with `old_uid`, once Ready."""
+        found: dict[str, Any] = {}
+
+        def replaced() -> str | None:
+            pods = self.pods("hub")
+            fresh = [p for p in pods if p["metadata"]["uid"] != old_uid]
+            ready = [
+                p
+                for p in fresh
+                if any(
+                    c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", [])
+                )
+            ]
+            if len(pods) == 1 and ready:
+                found["pod"] = ready[0]
+                return None
+            return f"{len(pods)} hub pods, {len(fresh)} new, {len(ready)} of them Ready"
+
+        self.cluster.wait_for("a new hub pod", replaced, timeout, ("kubelet", "kube-controller-manager"))
+        return found["pod"]
+
+    def log(self, pod: str, container: str, lines: int = 40) -> str:
+        """The end of a container's log (the pod's current run)."""
+        api = self.cluster.api
+        assert api is not None
+        res = api.request(
+            "GET", f"/api/v1/namespaces/{NAMESPACE}/pods/{pod}/log", container=container, tailLines=lines
+        )
+        return f"--- {pod}/{container} (last {lines} lines) ---\n{res.text}"
 
     def describe(self) -> str:
         """What the release's pods and events look like, for a failure message."""

@@ -18,7 +18,16 @@ import pytest
 
 from hub_config.kubernetes import SIDECAR, TOKEN_PATH, TOKEN_VOLUME
 from tests.conftest import DEMO_USERS, storage_for
+from tests.harness.browser import (
+    chromium,
+    open_new_notebook,
+    run_cell,
+    save,
+    screenshot_on_failure,
+    sso_login,
+)
 from tests.harness.hub import hub_login
+from token_refresher.schedule import LAPSED_RETRY_MAX
 
 from .cluster import Cluster
 from .release import NAMESPACE, RELEASE, TOKEN_TTL, Release, Site, import_project_images, start_site
@@ -112,14 +121,76 @@ async def login(release: Release, user: str) -> httpx.Response:
         return await hub_login(browser, release.site.hub_url, user, DEMO_USERS[user])
 
 
+def running_server(release: Release, user: str) -> dict[str, Any] | None:
+    with admin(release) as hub:
+        res = hub.get(f"/users/{user}")
+    if res.status_code == 404:
+        return None
+    assert res.status_code == 200, res.text
+    server = (res.json().get("servers") or {}).get("")
+    return server if server and server.get("ready") else None
+
+
+async def stored_text(release: Release, path: str, needle: str, timeout: float = 30) -> str:
+    """The file as reva holds it, read over CS3 as its owner, once it contains `needle`."""
+    storage = storage_for(release.site.reva, USER)
+    deadline = time.monotonic() + timeout
+    text = ""
+    try:
+        while time.monotonic() < deadline:
+            try:
+                text = (await storage.read(path)).decode()
+            except Exception as err:  # not written yet
+                text = f"<{err}>"
+            if needle in text:
+                return text
+            await asyncio.sleep(0.5)
+    finally:
+        await storage.close()
+    raise AssertionError(f"{path} in reva never contained {needle!r}: {text[:300]}")
+
+
+async def test_a_chromium_login_spawns_the_server_and_saves_a_notebook(
+    cluster: Cluster, release: Release
+) -> None:
+    """The first login of the module, in the browser: it is what makes KubeSpawner create the pod
+    the tests below look at."""
+    assert running_server(release, USER) is None, "einstein already has a server: this test must log in first"
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        page = await context.new_page()
+        try:
+            started = time.monotonic()
+            await sso_login(page, release.site.hub_url, USER, DEMO_USERS[USER])
+            await page.wait_for_url(f"**/user/{USER}/lab**", timeout=180_000)
+            await page.locator(".jp-DirListing-content").wait_for(timeout=60_000)
+            print(f"JupyterLab open {time.monotonic() - started:.1f} s after the login form was sent")
+            await open_new_notebook(page, USER)
+            await run_cell(page, "print(6 * 7)", "42")
+            await save(page)
+            saved = json.loads(await stored_text(release, "/home/Untitled.ipynb", "6 * 7"))
+            outputs = ["".join(o.get("text", "")) for c in saved["cells"] for o in c.get("outputs", [])]
+            assert "42\n" in outputs
+        except BaseException:
+            await screenshot_on_failure(page, "cluster-einstein")
+            raise
+        finally:
+            await context.close()
+    (pod,) = release.pods("singleuser-server")
+    assert pod["metadata"]["labels"].get("hub.jupyter.org/username") == USER
+
+
 @pytest.fixture(scope="module")
 def einstein_pod(cluster: Cluster, release: Release) -> dict[str, Any]:
-    """einstein logged in through the provider; his pod, once the hub says his server is ready."""
-    started = time.monotonic()
-    res = asyncio.run(login(release, USER))
-    assert res.status_code == 200, res.text[:500]
-    server = wait_for_server(release, USER, 180)
-    print(f"{USER}'s server ready {time.monotonic() - started:.1f} s after the login: {server['url']}")
+    """einstein's pod, once the hub says his server is ready: the browser test's, or one started
+    by a login here when that test did not run."""
+    server = running_server(release, USER)
+    if server is None:
+        started = time.monotonic()
+        res = asyncio.run(login(release, USER))
+        assert res.status_code == 200, res.text[:500]
+        server = wait_for_server(release, USER, 180)
+        print(f"{USER}'s server ready {time.monotonic() - started:.1f} s after the login: {server['url']}")
     assert cluster.api is not None
     return cluster.api.get(f"/api/v1/namespaces/{NAMESPACE}/pods/{server['state']['pod_name']}")
 
@@ -217,3 +288,130 @@ async def test_saves_land_in_reva_across_token_lifetimes(
         assert res.status_code == 200, res.text
         assert await stored_source(release, "cluster.ipynb") == "still saving"
     assert cluster.kubectl(*read_token).stdout != first
+
+
+def uid(pod: dict[str, Any]) -> str:
+    return pod["metadata"]["uid"]
+
+
+def generated_secrets(cluster: Cluster) -> dict[str, str]:
+    assert cluster.api is not None
+    secret = cluster.api.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{RELEASE}-cs3-jupyterhub-hub")
+    return {key: secret["data"][key] for key in ("cookie-secret", "crypt-key", "proxy-token")}
+
+
+async def save_works(release: Release, token: str, text: str, within: float = 0) -> float:
+    """Save `text` and read it back from reva; the seconds saves answered 401 first.
+
+    `within`: how long a save may be refused for an expired storage token, as after a hub
+    outage longer than the token's life: the refresher gets a new one within
+    LAPSED_RETRY_MAX of the hub's return.
+    """
+    started = time.monotonic()
+    while True:
+        async with contents(release, token) as server:
+            res = await server.put("cluster.ipynb", json=notebook(text))
+        if res.status_code != 401 or time.monotonic() - started > within:
+            break
+        await asyncio.sleep(1)
+    if res.status_code not in (200, 201):  # 201: the first save of the file
+        (pod,) = release.pods("singleuser-server")
+        (hub,) = release.pods("hub")
+        logs = [release.log(pod["metadata"]["name"], c) for c in (SIDECAR, "notebook")]
+        logs.append(release.log(hub["metadata"]["name"], "hub"))
+        raise AssertionError(f"save answered {res.status_code}: {res.text}\n" + "\n".join(logs))
+    assert await stored_source(release, "cluster.ipynb") == text
+    return time.monotonic() - started
+
+
+async def test_helm_upgrade_replaces_the_hub_and_keeps_einsteins_server(
+    cluster: Cluster, release: Release, einstein_pod: dict[str, Any], einstein_token: str
+) -> None:
+    (hub,) = release.pods("hub")
+    secrets_before = generated_secrets(cluster)
+    seconds = release.upgrade({**ADMIN_VALUES, "hub": {**ADMIN_VALUES["hub"], "logLevel": "DEBUG"}})
+    new_hub = release.wait_new_hub(uid(hub))
+    print(f"helm upgrade took {seconds:.1f} s")
+    assert new_hub["spec"]["containers"][0]["image"] == hub["spec"]["containers"][0]["image"]
+    # The generated secrets are kept: sessions and the encrypted tokens in the database stay valid.
+    assert generated_secrets(cluster) == secrets_before
+    (pod,) = release.pods("singleuser-server")
+    assert uid(pod) == uid(einstein_pod)
+    assert all(c["restartCount"] == 0 for c in pod["status"]["containerStatuses"])
+    # The hub found the running server again, and einstein saves without logging in again.
+    server = wait_for_server(release, USER, 60)
+    assert server["state"]["pod_name"] == pod["metadata"]["name"]
+    refused = await save_works(release, einstein_token, "after the upgrade", LAPSED_RETRY_MAX + 5)
+    print(f"saves worked again {refused:.1f} s after the new hub was Ready")
+
+
+async def test_a_deleted_hub_pod_comes_back_and_finds_the_running_server(
+    cluster: Cluster, release: Release, einstein_pod: dict[str, Any], einstein_token: str
+) -> None:
+    assert cluster.api is not None
+    (hub,) = release.pods("hub")
+    cluster.api.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}/pods/{hub['metadata']['name']}")
+    started = time.monotonic()
+    release.wait_new_hub(uid(hub))
+    print(f"new hub pod Ready {time.monotonic() - started:.1f} s after the old one was deleted")
+    (pod,) = release.pods("singleuser-server")
+    assert uid(pod) == uid(einstein_pod)
+    wait_for_server(release, USER, 60)
+    refused = await save_works(release, einstein_token, "after the hub came back", LAPSED_RETRY_MAX + 5)
+    print(f"saves worked again {refused:.1f} s after the new hub was Ready")
+    # The refresher reaches the new hub: the token keeps being renewed.
+    name = pod["metadata"]["name"]
+    read_token = ["exec", "-n", NAMESPACE, name, "-c", "notebook", "--", "cat", TOKEN_PATH]
+    before = cluster.kubectl(*read_token).stdout
+    deadline = time.monotonic() + TOKEN_TTL + 15
+    while cluster.kubectl(*read_token).stdout == before:
+        if time.monotonic() > deadline:
+            (hub,) = release.pods("hub")
+            logs = [release.log(name, SIDECAR), release.log(hub["metadata"]["name"], "hub")]
+            raise AssertionError("no fresh token from the new hub\n" + "\n".join(logs))
+        time.sleep(2)
+
+
+def test_every_pod_of_the_release_is_admitted_and_a_privileged_one_is_not(
+    cluster: Cluster, release: Release, einstein_pod: dict[str, Any]
+) -> None:
+    assert cluster.api is not None
+    namespace = cluster.api.get(f"/api/v1/namespaces/{NAMESPACE}")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    components = {
+        p["metadata"]["labels"]["app.kubernetes.io/component"]
+        for p in cluster.api.get(f"/api/v1/namespaces/{NAMESPACE}/pods")["items"]
+    }
+    assert components == {"hub", "proxy", "singleuser-server"}
+    # The same pod as einstein's, made privileged, is refused by the API server.
+    bad = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "privileged-notebook"},
+        "spec": json.loads(json.dumps(einstein_pod["spec"])),
+    }
+    bad["spec"].pop("nodeName", None)
+    bad["spec"]["containers"][0]["securityContext"] = {"privileged": True}
+    res = cluster.api.request("POST", f"/api/v1/namespaces/{NAMESPACE}/pods", bad)
+    assert res.status_code == 403, res.text
+    assert 'violates PodSecurity "restricted:latest"' in res.json()["message"]
+
+
+async def test_helm_uninstall_leaves_only_the_hub_database_claim_and_the_users_files(
+    cluster: Cluster, release: Release, einstein_pod: dict[str, Any], einstein_token: str
+) -> None:
+    """Last in the module: the release is gone afterwards."""
+    await save_works(release, einstein_token, "before the uninstall", LAPSED_RETRY_MAX + 5)
+    before = release.objects()
+    assert f"Pod/{einstein_pod['metadata']['name']}" in before
+    seconds = release.uninstall()
+    print(f"helm uninstall took {seconds:.1f} s")
+    claim = f"PersistentVolumeClaim/{RELEASE}-cs3-jupyterhub-hub-db"
+    # Garbage collection of what the deleted objects owned (ReplicaSets, EndpointSlices) goes on
+    # after helm returns: wait until only the kept claim is left.
+    deadline = time.monotonic() + 60
+    while (left := release.objects()) != {claim}:
+        assert time.monotonic() < deadline, f"left after helm uninstall: {sorted(left)}"
+        time.sleep(1)
+    # The files are the user's, in reva: untouched.
+    assert await stored_source(release, "cluster.ipynb") == "before the uninstall"

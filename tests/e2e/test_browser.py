@@ -7,47 +7,26 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
-from playwright.async_api import TimeoutError as PlaywrightTimeout
+from playwright.async_api import Browser
 
 from tests.conftest import storage_for
-from tests.e2e.conftest import ARTIFACTS, TOKEN_TTL, Stack
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.e2e.conftest import TOKEN_TTL, Stack
+from tests.harness.browser import (
+    chromium,
+    open_new_notebook,
+    run_cell,
+    save,
+    screenshot_on_failure,
+    sso_login,
+)
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium", pytrace=False)
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        yield chromium
-        await chromium.close()
-
-
-async def screenshot_on_failure(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-async def sso_login(page: Page, stack: Stack, user: str, password: str) -> None:
-    await page.goto(f"{stack.hub.url}/hub/oauth_login")
-    await page.fill("input[name=login]", user)
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit], input[type=submit]")
+    async with chromium() as launched:
+        yield launched
 
 
 async def stored_notebook(stack: Stack, user: str, password: str, path: str, needle: str) -> dict:
@@ -70,36 +49,12 @@ async def stored_notebook(stack: Stack, user: str, password: str, path: str, nee
         await storage.close()
 
 
-async def run_cell(page: Page, code: str, expected: str) -> None:
-    editor = page.locator(".jp-Notebook .jp-Cell .cm-content").last
-    await editor.click()
-    await page.keyboard.press("Control+a")
-    await page.keyboard.type(code)
-    await page.keyboard.press("Shift+Enter")
-    await page.locator(".jp-OutputArea-output", has_text=expected).first.wait_for(timeout=60_000)
-
-
-async def save(page: Page) -> None:
-    """Ctrl+S; on a first save JupyterLab offers to rename the file: keep the name."""
-    await page.keyboard.press("Control+s")
-    rename = page.get_by_role("button", name="Rename and Save")
-    try:
-        await rename.wait_for(timeout=3_000)
-    except PlaywrightTimeout:
-        return
-    await rename.click()
-
-
 async def test_einstein_works_all_day(stack: Stack, browser: Browser) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     try:
-        await sso_login(page, stack, "einstein", "relativity")
-        await page.wait_for_url("**/user/einstein/lab**", timeout=90_000)
-        await page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click(timeout=60_000)
-        await page.locator(".jp-NotebookPanel").first.wait_for(timeout=30_000)
-        # Run only once the kernel is up: a cell sent while it starts is not executed.
-        await page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+        await sso_login(page, stack.hub.url, "einstein", "relativity")
+        await open_new_notebook(page, "einstein")
 
         await run_cell(page, "print(6 * 7)", "42")
         await save(page)
@@ -125,7 +80,7 @@ async def test_marie_sees_none_of_einsteins_files(stack: Stack, browser: Browser
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     try:
-        await sso_login(page, stack, "marie", "radioactivity")
+        await sso_login(page, stack.hub.url, "marie", "radioactivity")
         await page.wait_for_url("**/user/marie/lab**", timeout=90_000)
         await page.locator(".jp-DirListing-content").wait_for(timeout=60_000)
         names = await page.locator(".jp-DirListing-itemName").all_inner_texts()
@@ -147,7 +102,7 @@ async def test_wrong_password_gets_no_server(stack: Stack, browser: Browser) -> 
     context = await browser.new_context()
     page = await context.new_page()
     try:
-        await sso_login(page, stack, "richard", "not-superfluidity")
+        await sso_login(page, stack.hub.url, "richard", "not-superfluidity")
         await page.get_by_text("Invalid username or password").wait_for(timeout=30_000)
         assert "/user/richard" not in page.url
         async with stack.admin() as admin:
