@@ -9,6 +9,9 @@
 #                programs for the images built here
 #   containerd/  containerd, its runc shim, ctr, and the CNI plugins of the bridge network
 #   coredns/     CoreDNS with the plugins of kubeadm's Corefile
+#   kube-router/ kube-router, whose network policy controller alone enforces NetworkPolicies
+#                (kube-router/go.mod keeps the versions of its dependencies that its own
+#                go.mod pins)
 # Everything is static (CGO_ENABLED=0): the binaries run on the host and, for pause and
 # netcheck, alone in an image.
 set -euo pipefail
@@ -89,3 +92,13 @@ build_group containerd "$ctrd_ldflags" "urfave_cli_no_docs no_grpc" \
 
 coredns=$(mod_version coredns github.com/coredns/coredns)
 build_group coredns "-s -w" "" "coredns-$coredns=."
+
+kr=$(mod_version kube-router github.com/cloudnativelabs/kube-router/v2)
+kr_date=$(cd "$here/kube-router" && go list -m -f '{{.Time.Format "2006-01-02T15:04:05Z07:00"}}' \
+    github.com/cloudnativelabs/kube-router/v2)
+# Its release build sets these two; without them it logs "Running kube-router version , built
+# on ,". The date is that of the module's commit, so that a rebuild gives the same file.
+kr_ldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$kr"
+kr_ldflags+=" -X github.com/cloudnativelabs/kube-router/v2/pkg/version.BuildDate=$kr_date"
+build_group kube-router "$kr_ldflags" "" \
+    "kube-router-$kr=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"

@@ -39,6 +39,7 @@ test_packages=(
     "e2fsprogs chattr"           # chattr +i makes files that cannot be changed
     "runc /usr/sbin/runc"        # the test cluster's container runtime (tests/cluster)
     "iptables iptables"          # ... whose kube-proxy and CNI plugins write iptables rules
+    "ipset /usr/sbin/ipset"      # ... and whose NetworkPolicy enforcer (kube-router) ipsets
 )
 case $subset in
     run) entries=("${run_packages[@]}") ;;
