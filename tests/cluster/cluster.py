@@ -1,7 +1,8 @@
 """A real single-node Kubernetes cluster, started and stopped by the tests.
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler, containerd (with runc and the
-CNI bridge plugins), kubelet and kube-proxy run as child processes of the test, every one
+CNI bridge plugins), kubelet, kube-proxy and kube-router's network policy controller run as
+child processes of the test, every one
 with its files in one work folder and its log in `<name>.log` there. Readiness is what a user
 of the cluster would check: the API server's /readyz, the node reporting Ready, kube-proxy's
 healthz (it answers 200 only once its rules are written), containerd answering over its socket.
@@ -11,8 +12,9 @@ its API and component ports are free loopback ports (the API server and kubelet 
 on the node address, which pods need to reach them), its bridge, sockets, state and mounts
 are its own, and `stop` deletes every pod through the API (so the kubelet tears networks
 down), then kills what is left, unmounts everything below the work folder, removes its
-bridge, its kube-proxy rules and its cgroups, and restores the sysctls it changed. Only one
-cluster can run on a machine at a time: kube-proxy owns the host's KUBE-* iptables chains.
+bridge, the rules of kube-proxy and kube-router, kube-router's ipsets and its cgroups, and
+restores the sysctls it changed. Only one cluster can run on a machine at a time: kube-proxy
+and kube-router own the host's KUBE-* iptables chains.
 """
 
 from __future__ import annotations
@@ -133,11 +135,19 @@ class Binaries:
     def coredns(self) -> Path:
         return self.build / f"coredns-{self.coredns_version}"
 
+    @property
+    def kube_router(self) -> Path:
+        version = _module_version(
+            HERE / "kube-router" / "go.mod", "github.com/cloudnativelabs/kube-router/v2"
+        )
+        return self.build / f"kube-router-{version}"
+
     def all(self) -> list[Path]:
         kube = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"]
         kube.append("kubectl")
         files = [self.kube(name) for name in kube]
         files += [self.etcd, self.containerd, self.ctr, self.shim, self.pause, self.netcheck, self.coredns]
+        files.append(self.kube_router)
         files += [self.cni_dir / p for p in ("bridge", "host-local", "loopback", "portmap", "firewall")]
         return files
 
@@ -347,6 +357,7 @@ class Cluster:
             self._import_images()
             self._start_kubelet()
             self._start_proxy()
+            self._start_policies()
             self.wait_node_ready(deadline=started + timeout)
             self.wait_service_account("default", deadline=started + timeout)
             self._deploy_coredns(deadline=started + timeout)
@@ -818,15 +829,48 @@ state = {json.dumps(str(state))}
         proxy.start_and_wait(_insecure_get(f"http://127.0.0.1:{self.ports['proxy-healthz']}/healthz"), 60)
         self._mark("kube-proxy", since)
 
+    def _start_policies(self) -> None:
+        """kube-router's network policy controller alone (no routing, no service proxy: the
+        bridge and kube-proxy do those), so that NetworkPolicies are enforced, with iptables
+        and ipsets on the bridge's traffic (br_netfilter)."""
+        since = time.monotonic()
+        router = self._add(
+            "kube-router",
+            [
+                self.binaries.kube_router,
+                "--run-firewall=true",
+                "--run-router=false",
+                "--run-service-proxy=false",
+                f"--kubeconfig={self.admin_kubeconfig}",
+                f"--hostname-override={NODE_NAME}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # Its health endpoint answers before the first sync and binds every address.
+                "--health-port=0",
+                f"--v={self.verbosity}",
+            ],
+            env={**os.environ, "NODE_NAME": NODE_NAME},
+        )
+
+        def synced() -> str | None:
+            # The first full sync ends by accepting what the policies have marked as allowed.
+            res = subprocess.run(
+                ["iptables", "-w", "-S", "KUBE-ROUTER-FORWARD"], capture_output=True, text=True
+            )
+            return None if "0x20000/0x20000 -j ACCEPT" in res.stdout else "no KUBE-ROUTER-FORWARD rules yet"
+
+        router.start_and_wait(synced, 60)
+        self._mark("kube-router", since)
+
     def _deploy_coredns(self, deadline: float) -> None:
-        """CoreDNS as kubeadm deploys it (service kube-dns at DNS_SERVICE_IP), on port 1053 so
-        that it runs without any capability under `restricted`; the Service maps 53 to it."""
+        """CoreDNS as kubeadm deploys it (service kube-dns at DNS_SERVICE_IP, port 53), as a user
+        and without a capability: the pod's own network namespace lets unprivileged processes
+        bind port 53 (a sysctl Kubernetes counts as safe)."""
         since = time.monotonic()
         assert self.api is not None
         api = self.api
         labels = {"k8s-app": "kube-dns"}
         corefile = """\
-.:1053 {
+.:53 {
     errors
     health :8080 {
         lameduck 5s
@@ -903,6 +947,9 @@ state = {json.dumps(str(state))}
                                     "runAsUser": 65532,
                                     "runAsGroup": 65532,
                                     "seccompProfile": {"type": "RuntimeDefault"},
+                                    "sysctls": [
+                                        {"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"}
+                                    ],
                                 },
                                 "containers": [
                                     {
@@ -911,8 +958,8 @@ state = {json.dumps(str(state))}
                                         "imagePullPolicy": "Never",
                                         "args": ["-conf", "/etc/coredns/Corefile"],
                                         "ports": [
-                                            {"name": "dns", "containerPort": 1053, "protocol": "UDP"},
-                                            {"name": "dns-tcp", "containerPort": 1053, "protocol": "TCP"},
+                                            {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                                            {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
                                             {"name": "metrics", "containerPort": 9153},
                                         ],
                                         "readinessProbe": {
@@ -947,8 +994,8 @@ state = {json.dumps(str(state))}
                         "selector": labels,
                         "clusterIP": DNS_SERVICE_IP,
                         "ports": [
-                            {"name": "dns", "port": 53, "targetPort": 1053, "protocol": "UDP"},
-                            {"name": "dns-tcp", "port": 53, "targetPort": 1053, "protocol": "TCP"},
+                            {"name": "dns", "port": 53, "targetPort": 53, "protocol": "UDP"},
+                            {"name": "dns-tcp", "port": 53, "targetPort": 53, "protocol": "TCP"},
                             {"name": "metrics", "port": 9153, "targetPort": 9153},
                         ],
                     },
@@ -1070,7 +1117,7 @@ state = {json.dumps(str(state))}
             with contextlib.suppress(Exception):
                 self._delete_all_pods()
         for comp in reversed(self.components):
-            if comp.label in ("kubelet", "kube-proxy"):
+            if comp.label in ("kubelet", "kube-proxy", "kube-router"):
                 comp.stop(timeout=15)
         if self.containerd_socket.exists() and any(
             c.label == "containerd" and c.running for c in self.components
@@ -1091,6 +1138,7 @@ state = {json.dumps(str(state))}
                 )
         self._unmount_all()
         self._clean_iptables()
+        self._destroy_ipsets()
         subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True)
         self._remove_cgroups()
         for key, old in self._saved_sysctls.items():
@@ -1183,6 +1231,14 @@ state = {json.dumps(str(state))}
                     subprocess.run([tool, "-w", "-t", table, "-F", chain], capture_output=True)
                 for chain in chains:
                     subprocess.run([tool, "-w", "-t", table, "-X", chain], capture_output=True)
+
+    def _destroy_ipsets(self) -> None:
+        """kube-router's sets of pod addresses (its own cleanup does not remove them); only once
+        no iptables rule refers to them."""
+        res = subprocess.run(["ipset", "list", "-name"], capture_output=True, text=True)
+        for name in res.stdout.split():
+            if name.startswith(("KUBE-SRC-", "KUBE-DST-")):
+                subprocess.run(["ipset", "destroy", name], capture_output=True)
 
     def _remove_cgroups(self) -> None:
         """Remove the kubelet's (now empty) kubepods cgroups in every v1 hierarchy."""

@@ -94,8 +94,9 @@ def start_site(workdir: Path, host: str) -> Site:
     return Site(workdir, host, idp, reva, client, node_port)
 
 
-def site_values(site: Site) -> dict[str, Any]:
-    """The values file a site would write for this storage and login."""
+def site_values(site: Site, api_port: int) -> dict[str, Any]:
+    """The values file a site would write for this storage and login, and for its API server
+    (which the hub's NetworkPolicy lets it reach: on the node, at the test cluster's own port)."""
     reva_ports = [site.reva.grpc_port, site.reva.http_port]
     return {
         "cs3": {
@@ -125,6 +126,7 @@ def site_values(site: Site) -> dict[str, Any]:
                 "ports": [{"port": port, "protocol": "TCP"} for port in reva_ports],
             },
             "sso": {"cidrs": [f"{site.host}/32"], "ports": [{"port": site.idp.port, "protocol": "TCP"}]},
+            "kubernetesApi": {"cidrs": [f"{site.host}/32"], "ports": [{"port": api_port, "protocol": "TCP"}]},
         },
     }
 
@@ -194,7 +196,7 @@ class Release:
         self.cluster.wait_service_account(NAMESPACE, time.monotonic() + 30)
 
     def write_values(self, extra: dict[str, Any] | None = None) -> Path:
-        values = site_values(self.site)
+        values = site_values(self.site, self.cluster.ports["apiserver"])
         for section, settings in (extra or {}).items():
             values.setdefault(section, {}).update(settings)
         path = self.workdir / "values.yaml"

@@ -335,6 +335,8 @@ async def test_helm_upgrade_replaces_the_hub_and_keeps_einsteins_server(
     assert new_hub["spec"]["containers"][0]["image"] == hub["spec"]["containers"][0]["image"]
     # The generated secrets are kept: sessions and the encrypted tokens in the database stay valid.
     assert generated_secrets(cluster) == secrets_before
+    # The new hub runs with the changed value.
+    assert "[D " in release.log(new_hub["metadata"]["name"], "hub", lines=200)
     (pod,) = release.pods("singleuser-server")
     assert uid(pod) == uid(einstein_pod)
     assert all(c["restartCount"] == 0 for c in pod["status"]["containerStatuses"])
@@ -395,6 +397,69 @@ def test_every_pod_of_the_release_is_admitted_and_a_privileged_one_is_not(
     res = cluster.api.request("POST", f"/api/v1/namespaces/{NAMESPACE}/pods", bad)
     assert res.status_code == 403, res.text
     assert 'violates PodSecurity "restricted:latest"' in res.json()["message"]
+
+
+# One TCP connection to each HOST:PORT argument, 3 s at most: "HOST:PORT open" or "... closed".
+DIAL = """
+import socket, sys
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+        print(target, "open")
+    except OSError as err:
+        print(target, "closed", type(err).__name__)
+"""
+
+
+def dial_from(cluster: Cluster, pod: str, container: str, targets: list[str]) -> dict[str, bool]:
+    """Whether `pod` can open a connection to each target; what its processes could reach."""
+    out = cluster.kubectl(
+        "exec", "-n", NAMESPACE, pod, "-c", container, "--", "python3", "-c", DIAL, *targets, timeout=120
+    ).stdout
+    seen = dict(line.split()[:2] for line in out.splitlines() if line.strip())
+    return {target: seen.get(target) == "open" for target in targets}
+
+
+def test_network_policies_keep_user_pods_to_reva_and_the_hub_api(
+    cluster: Cluster, release: Release, einstein_pod: dict[str, Any]
+) -> None:
+    """Enforced by the cluster (kube-router), not merely accepted: what the user pod may not
+    reach, the hub pod does reach, so each refusal is the policy's."""
+    asyncio.run(login(release, "marie"))
+    marie = wait_for_server(release, "marie", 180)
+    assert cluster.api is not None
+    marie_ip = cluster.api.get(f"/api/v1/namespaces/{NAMESPACE}/pods/{marie['state']['pod_name']}")["status"][
+        "podIP"
+    ]
+    site = release.site
+    name = f"{RELEASE}-cs3-jupyterhub"
+    reva = f"{site.host}:{site.reva.grpc_port}"
+    hub_api = f"{name}-hub:8081"
+    proxy_api = f"{name}-proxy-api:8001"
+    kube_api = "kubernetes.default.svc:443"
+    node_api = f"{cluster.node_ip}:{cluster.ports['apiserver']}"
+    provider = f"{site.host}:{site.idp.port}"
+    other_user = f"{marie_ip}:8888"
+    from_user = dial_from(
+        cluster,
+        einstein_pod["metadata"]["name"],
+        "notebook",
+        [reva, hub_api, proxy_api, kube_api, node_api, provider, other_user],
+    )
+    assert from_user == {
+        reva: True,
+        hub_api: True,
+        # The proxy's API would let a user take over other users' routes.
+        proxy_api: False,
+        kube_api: False,
+        node_api: False,
+        provider: False,
+        other_user: False,
+    }
+    (hub,) = release.pods("hub")
+    from_hub = dial_from(cluster, hub["metadata"]["name"], "hub", [proxy_api, kube_api, node_api, other_user])
+    assert all(from_hub.values()), from_hub
 
 
 async def test_helm_uninstall_leaves_only_the_hub_database_claim_and_the_users_files(

@@ -1,6 +1,7 @@
 """The test cluster comes up: its node is Ready, Pod Security admission enforces `restricted`
 on a labelled namespace, and a compliant pod runs and is reached from another pod through a
-Service (kube-proxy's rules over the CNI bridge), by its cluster IP and by its name (CoreDNS)."""
+Service (kube-proxy's rules over the CNI bridge), by its cluster IP and by its name (CoreDNS);
+a NetworkPolicy is enforced (kube-router): a pod it does not admit cannot connect."""
 
 from __future__ import annotations
 
@@ -146,12 +147,14 @@ def web(cluster: Cluster, namespace: str) -> dict[str, Any]:
     return service
 
 
-def run_client(cluster: Cluster, namespace: str, name: str, urls: list[str]) -> str:
+def run_client(
+    cluster: Cluster, namespace: str, name: str, urls: list[str], labels: dict[str, str] | None = None
+) -> str:
     """Run netcheck get URLS in a restricted pod to completion; return its log."""
     assert cluster.api is not None
     cluster.api.create(
         f"/api/v1/namespaces/{namespace}/pods",
-        pod(name, cluster.netcheck_image, ["get", *urls], restartPolicy="Never"),
+        pod(name, cluster.netcheck_image, ["get", *urls], labels=labels, restartPolicy="Never"),
     )
     client = cluster.wait_pod(namespace, name, 90, phase="Succeeded")
     log = cluster.api.get(f"/api/v1/namespaces/{namespace}/pods/{name}/log")
@@ -170,3 +173,51 @@ def test_service_names_resolve_through_coredns(cluster: Cluster, namespace: str,
     urls = ["http://web/", f"http://web.{namespace}.svc.cluster.local/"]
     log = run_client(cluster, namespace, "dns-client", urls)
     assert log.count("netcheck ok web") == 2, log
+
+
+def dial(cluster: Cluster, namespace: str, name: str, addresses: list[str], labels: dict[str, str]) -> str:
+    """Run netcheck dial ADDRESSES in a restricted pod with these labels; return its log."""
+    assert cluster.api is not None
+    cluster.api.create(
+        f"/api/v1/namespaces/{namespace}/pods",
+        pod(name, cluster.netcheck_image, ["dial", *addresses], labels=labels, restartPolicy="Never"),
+    )
+    cluster.wait_pod(namespace, name, 90, phase="Succeeded")
+    return cluster.api.get(f"/api/v1/namespaces/{namespace}/pods/{name}/log")
+
+
+def test_a_network_policy_refuses_the_pods_it_does_not_admit(
+    cluster: Cluster, namespace: str, web: dict[str, Any]
+) -> None:
+    assert cluster.api is not None
+    (web_pod,) = cluster.api.get(f"/api/v1/namespaces/{namespace}/pods", labelSelector="app=web")["items"]
+    target = f"{web_pod['status']['podIP']}:8080"
+    # Reached by any pod before the policy.
+    assert f"{target} open" in dial(cluster, namespace, "before-policy", [target], {})
+    cluster.api.create(
+        f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies",
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "web-from-friends"},
+            "spec": {
+                "podSelector": {"matchLabels": {"app": "web"}},
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "friend"}}}]}],
+            },
+        },
+    )
+    # kube-router applies a new policy within its sync; a stranger is refused from then on.
+    deadline = time.monotonic() + 30
+    attempt = 0
+    while True:
+        attempt += 1
+        log = dial(cluster, namespace, f"stranger-{attempt}", [target], {})
+        if f"{target} closed" in log:
+            break
+        assert time.monotonic() < deadline, f"still open 30 s after the policy: {log}"
+    # A pod the policy admits still gets through, by the Service too.
+    log = run_client(
+        cluster, namespace, "friend", [f"http://{web['spec']['clusterIP']}/"], {"role": "friend"}
+    )
+    assert "netcheck ok web" in log

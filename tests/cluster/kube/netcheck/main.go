@@ -4,11 +4,14 @@
 //	netcheck serve ADDR   answer every HTTP request with "netcheck ok <hostname>"
 //	netcheck get URL...   GET each URL (retrying for up to 60 s), print the body, exit 0;
 //	                      exit 1 if one never answered 200
+//	netcheck dial ADDR... open one TCP connection to each HOST:PORT (3 s at most) and print
+//	                      "ADDR open" or "ADDR closed: <error>"; exit 0 either way
 package main
 
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -46,9 +49,19 @@ func get(url string) error {
 	}
 }
 
+func dial(addr string) {
+	conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		fmt.Printf("%s closed: %v\n", addr, err)
+		return
+	}
+	conn.Close()
+	fmt.Printf("%s open\n", addr)
+}
+
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: netcheck serve ADDR | netcheck get URL...")
+		fmt.Fprintln(os.Stderr, "usage: netcheck serve ADDR | netcheck get URL... | netcheck dial HOST:PORT...")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -63,6 +76,10 @@ func main() {
 				fmt.Fprintln(os.Stderr, err)
 				os.Exit(1)
 			}
+		}
+	case "dial":
+		for _, addr := range os.Args[2:] {
+			dial(addr)
 		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
