@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import ssl
 import subprocess
@@ -1105,9 +1106,18 @@ state = {json.dumps(str(state))}
 
     # -- stop --------------------------------------------------------------------------------
 
+    def keep_pod_logs(self) -> None:
+        """Copy the containers' logs where deleting their pods does not remove them, so that
+        the session's log sweep reads them too (the kubelet drops a deleted pod's logs)."""
+        source = self.workdir / "pod-logs"
+        if source.is_dir():
+            shutil.copytree(source, self.workdir / "pod-logs-kept", dirs_exist_ok=True)
+
     def stop(self) -> None:
         """Stop everything this cluster started and undo what it changed on the host."""
         since = time.monotonic()
+        with contextlib.suppress(OSError):
+            self.keep_pod_logs()
         labels = {c.label for c in self.components if c.running}
         if {"kubelet", "kube-apiserver"} <= labels:
             # Without the controllers no Deployment replaces the pods deleted next.

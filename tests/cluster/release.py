@@ -1,17 +1,14 @@
 """The chart installed on the test cluster as a site would install it.
 
-The site's storage and login live outside the cluster, as CERNBox's reva and CERN's SSO do:
-revad and the test identity provider run on the node, listening on its address, so the pods
-(through the bridge's gateway), the hub (for discovery and tokens) and the browser on the node
-use one issuer URL and one gateway address. The proxy is a NodePort Service on the node's
-address, the hub's callback URL points there.
+The site's storage and login (tests/cluster/site.py) run in the cluster beside the release;
+the values point the hub and the user servers at their Service addresses. The proxy is a
+NodePort Service on the node's address, the hub's callback URL points there.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -22,20 +19,22 @@ import yaml
 
 from tests.harness.docker import IMAGE_PREFIX, IMAGE_TAG, build_images, docker_unavailable
 from tests.harness.helm import Helm
-from tests.harness.idp import Client, IdentityProvider
-from tests.harness.reva import OidcSettings, Revad, start_revad
 
 from .cluster import Cluster, ClusterError
+from .site import Site
 
 NAMESPACE = "jupyter"
 RELEASE = "cs3"
 PRODUCT_IMAGES = ("hub", "singleuser", "token-refresher", "proxy")
+# Built by images/build.sh too: the site's reva (the provider runs on the proxy image's Node).
+IMAGES = (*PRODUCT_IMAGES, "test-reva")
 # The hub's database claim binds to a volume the test makes: the cluster has no provisioner.
 STORAGE_CLASS = "cs3-test-local"
-# Short-lived access tokens make the refresher and the hub refresh during the tests.
-TOKEN_TTL = 30
-# The range every cluster reserves for NodePorts; the proxy takes one at random.
-NODE_PORTS = range(30000, 32768)
+
+
+def image(name: str) -> str:
+    """The name of one of the images images/build.sh made for the tests."""
+    return f"{IMAGE_PREFIX}-{name}:{IMAGE_TAG}"
 
 
 def import_project_images(cluster: Cluster, workdir: Path, timeout: float = 1800) -> dict[str, int]:
@@ -45,53 +44,15 @@ def import_project_images(cluster: Cluster, workdir: Path, timeout: float = 1800
     if reason:
         raise ClusterError(f"the images are built with docker: {reason}")
     workdir.mkdir(parents=True, exist_ok=True)
-    timings = build_images(list(PRODUCT_IMAGES), workdir / "build.log", timeout)
+    timings = build_images(list(IMAGES), workdir / "build.log", timeout)
     started = time.monotonic()
     tar = workdir / "images.tar"
-    names = [f"{IMAGE_PREFIX}-{name}:{IMAGE_TAG}" for name in PRODUCT_IMAGES]
+    names = [image(name) for name in IMAGES]
     subprocess.run(["docker", "save", "-o", str(tar), *names], check=True, timeout=600)
     cluster.ctr("images", "import", "--platform", "linux/amd64", str(tar), timeout=600)
     tar.unlink()
     timings["import"] = round(time.monotonic() - started)
     return timings
-
-
-@dataclass
-class Site:
-    """The storage and the login of the site, on the node's address."""
-
-    workdir: Path
-    host: str
-    idp: IdentityProvider
-    reva: Revad
-    client: Client
-    node_port: int
-
-    @property
-    def hub_url(self) -> str:
-        return f"http://{self.host}:{self.node_port}"
-
-    def stop(self) -> None:
-        self.reva.stop()
-        self.idp.stop()
-
-
-def start_site(workdir: Path, host: str) -> Site:
-    node_port = secrets.choice(NODE_PORTS)
-    hub_url = f"http://{host}:{node_port}"
-    client = Client(
-        "jupyterhub",
-        redirect_uris=[f"{hub_url}/hub/oauth_callback"],
-        post_logout_redirect_uris=[f"{hub_url}/hub/login"],
-    )
-    idp = IdentityProvider(workdir / "idp", access_token_ttl=TOKEN_TTL, clients=[client], host=host)
-    idp.start()
-    try:
-        reva = start_revad(workdir / "reva", oidc=OidcSettings(issuer=idp.issuer), host=host)
-    except BaseException:
-        idp.stop()
-        raise
-    return Site(workdir, host, idp, reva, client, node_port)
 
 
 def site_values(site: Site, api_port: int) -> dict[str, Any]:
@@ -122,11 +83,14 @@ def site_values(site: Site, api_port: int) -> dict[str, Any]:
         "proxy": {"image": {"tag": IMAGE_TAG}, "service": {"type": "NodePort", "nodePort": site.node_port}},
         "networkPolicy": {
             "reva": {
-                "cidrs": [f"{site.host}/32"],
+                "cidrs": [site.cidr],
                 "ports": [{"port": port, "protocol": "TCP"} for port in reva_ports],
             },
-            "sso": {"cidrs": [f"{site.host}/32"], "ports": [{"port": site.idp.port, "protocol": "TCP"}]},
-            "kubernetesApi": {"cidrs": [f"{site.host}/32"], "ports": [{"port": api_port, "protocol": "TCP"}]},
+            "sso": {"cidrs": [site.cidr], "ports": [{"port": site.idp.port, "protocol": "TCP"}]},
+            "kubernetesApi": {
+                "cidrs": [f"{site.cluster.node_ip}/32"],
+                "ports": [{"port": api_port, "protocol": "TCP"}],
+            },
         },
     }
 

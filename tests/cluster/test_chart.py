@@ -1,7 +1,9 @@
-"""The chart on a real cluster: `helm install` with a site's values, in a namespace where Pod
-Security enforces `restricted`, brings up a hub and a proxy that answer on the proxy's Service;
-a user who logs in gets a pod from KubeSpawner whose token refresher starts before the server,
-and whose saves land in the user's reva home across token lifetimes."""
+"""The chart on a real cluster: `helm install` with a site's values (its reva and identity
+provider running in the cluster too), in a namespace where Pod Security enforces `restricted`,
+brings up a hub and a proxy that answer on the proxy's Service; a user who logs in with
+Chromium gets a pod from KubeSpawner whose token refresher starts before the server, and whose
+saves land in the user's reva home across token lifetimes, hub restarts and upgrades; the
+NetworkPolicies hold; `helm uninstall` removes all but what is kept on purpose."""
 
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ from tests.harness.hub import hub_login
 from token_refresher.schedule import LAPSED_RETRY_MAX
 
 from .cluster import Cluster
-from .release import NAMESPACE, RELEASE, TOKEN_TTL, Release, Site, import_project_images, start_site
+from .release import NAMESPACE, RELEASE, Release, image, import_project_images
+from .site import IDP_IP, REVA_IP, TOKEN_TTL, Site, start_site
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -52,8 +55,21 @@ USER = "einstein"
 
 
 @pytest.fixture(scope="module")
-def site(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    site = start_site(tmp_path_factory.mktemp("site"), cluster.node_ip)
+def images(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
+    """The project's images and the site's reva image, built and imported into containerd."""
+    return import_project_images(cluster, tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture(scope="module")
+def site(
+    cluster: Cluster, images: dict[str, int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    started = time.monotonic()
+    try:
+        site = start_site(cluster, tmp_path_factory.mktemp("site"), image("proxy"), image("test-reva"))
+    except Exception as err:
+        raise AssertionError(f"{err}\n{cluster.logs('kubelet')}") from err
+    images["site"] = round(time.monotonic() - started)
     try:
         yield site
     finally:
@@ -61,16 +77,16 @@ def site(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture(scope="module")
-def release(cluster: Cluster, site: Site, tmp_path_factory: pytest.TempPathFactory) -> Release:
-    workdir = tmp_path_factory.mktemp("release")
-    timings = import_project_images(cluster, workdir / "images")
-    release = Release(cluster, site, workdir)
+def release(
+    cluster: Cluster, images: dict[str, int], site: Site, tmp_path_factory: pytest.TempPathFactory
+) -> Release:
+    release = Release(cluster, site, tmp_path_factory.mktemp("release"))
     release.prepare()
     try:
-        timings["helm install"] = round(release.install(ADMIN_VALUES))
+        seconds = release.install(ADMIN_VALUES)
     except Exception as err:
         raise AssertionError(f"{err}\n{release.describe()}") from err
-    print(f"images and install: {timings}")
+    print(f"images, site and install: {images}, helm install {seconds:.0f} s")
     return release
 
 
@@ -434,12 +450,12 @@ def test_network_policies_keep_user_pods_to_reva_and_the_hub_api(
     ]
     site = release.site
     name = f"{RELEASE}-cs3-jupyterhub"
-    reva = f"{site.host}:{site.reva.grpc_port}"
+    reva = f"{REVA_IP}:{site.reva.grpc_port}"
     hub_api = f"{name}-hub:8081"
     proxy_api = f"{name}-proxy-api:8001"
     kube_api = "kubernetes.default.svc:443"
     node_api = f"{cluster.node_ip}:{cluster.ports['apiserver']}"
-    provider = f"{site.host}:{site.idp.port}"
+    provider = f"{IDP_IP}:{site.idp.port}"
     other_user = f"{marie_ip}:8888"
     from_user = dial_from(
         cluster,
@@ -469,6 +485,7 @@ async def test_helm_uninstall_leaves_only_the_hub_database_claim_and_the_users_f
     await save_works(release, einstein_token, "before the uninstall", LAPSED_RETRY_MAX + 5)
     before = release.objects()
     assert f"Pod/{einstein_pod['metadata']['name']}" in before
+    cluster.keep_pod_logs()
     seconds = release.uninstall()
     print(f"helm uninstall took {seconds:.1f} s")
     claim = f"PersistentVolumeClaim/{RELEASE}-cs3-jupyterhub-hub-db"

@@ -145,6 +145,9 @@ class IdentityProvider(ManagedProcess):
     # The address it listens on and names in its issuer; a node address lets pods of a test
     # cluster and the browser on the node use the same issuer.
     host: str = "127.0.0.1"
+    # The address its issuer names instead, when it listens on another (0.0.0.0 in a pod
+    # reached through a Service's address).
+    public_host: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -155,7 +158,7 @@ class IdentityProvider(ManagedProcess):
 
     @property
     def issuer(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.public_host or self.host}:{self.port}"
 
     @property
     def discovery_url(self) -> str:
