@@ -345,7 +345,14 @@ async def test_helm_upgrade_replaces_the_hub_and_keeps_einsteins_server(
 ) -> None:
     (hub,) = release.pods("hub")
     secrets_before = generated_secrets(cluster)
-    seconds = release.upgrade({**ADMIN_VALUES, "hub": {**ADMIN_VALUES["hub"], "logLevel": "DEBUG"}})
+    # From now on every request for the storage token also refreshes it at the provider (the
+    # margin exceeds the tokens' life): the hub's restart below happens during refreshes.
+    changed = {
+        **ADMIN_VALUES,
+        "hub": {**ADMIN_VALUES["hub"], "logLevel": "DEBUG"},
+        "sso": {"refreshMargin": 3600},
+    }
+    seconds = release.upgrade(changed)
     new_hub = release.wait_new_hub(uid(hub))
     print(f"helm upgrade took {seconds:.1f} s")
     assert new_hub["spec"]["containers"][0]["image"] == hub["spec"]["containers"][0]["image"]
@@ -363,15 +370,51 @@ async def test_helm_upgrade_replaces_the_hub_and_keeps_einsteins_server(
     print(f"saves worked again {refused:.1f} s after the new hub was Ready")
 
 
+async def storage_token(release: Release, pod: dict[str, Any]) -> httpx.Response:
+    """GET /hub/api/cs3/token with the server's own API token, as the refresher asks it."""
+    (sidecar,) = [c for c in pod["spec"]["initContainers"] if c["name"] == SIDECAR]
+    token = next(e["value"] for e in sidecar["env"] if e["name"] == "JUPYTERHUB_API_TOKEN")
+    async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"token {token}"}) as hub:
+        return await hub.get(f"{release.site.hub_url}/hub/api/cs3/token")
+
+
 async def test_a_deleted_hub_pod_comes_back_and_finds_the_running_server(
     cluster: Cluster, release: Release, einstein_pod: dict[str, Any], einstein_token: str
 ) -> None:
+    """Deleted while the token endpoint refreshes einstein's tokens without a pause: no
+    rotated refresh token is lost on the way (the provider would refuse the old one and
+    revoke the grant), so einstein's login survives and the token is never refused."""
     assert cluster.api is not None
     (hub,) = release.pods("hub")
-    cluster.api.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}/pods/{hub['metadata']['name']}")
-    started = time.monotonic()
-    release.wait_new_hub(uid(hub))
-    print(f"new hub pod Ready {time.monotonic() - started:.1f} s after the old one was deleted")
+    asked = await storage_token(release, einstein_pod)
+    assert asked.status_code == 200, asked.text
+    answers: list[int] = []
+    stop = asyncio.Event()
+
+    async def keep_asking() -> None:
+        while not stop.is_set():
+            try:
+                answers.append((await storage_token(release, einstein_pod)).status_code)
+            except httpx.HTTPError:
+                answers.append(0)  # no hub behind the proxy for a moment
+                await asyncio.sleep(0.2)
+
+    askers = [asyncio.create_task(keep_asking()) for _ in range(3)]
+    try:
+        await asyncio.sleep(2)
+        cluster.api.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}/pods/{hub['metadata']['name']}")
+        started = time.monotonic()
+        await asyncio.to_thread(release.wait_new_hub, uid(hub))
+        print(f"new hub pod Ready {time.monotonic() - started:.1f} s after the old one was deleted")
+        await asyncio.sleep(5)
+    finally:
+        stop.set()
+        await asyncio.gather(*askers)
+    print(f"token requests during the restart: {len(answers)}, answers {sorted(set(answers))}")
+    assert answers.count(200) > 10
+    after = await storage_token(release, einstein_pod)
+    assert after.status_code == 200, f"einstein's login did not survive the hub's restart: {after.text}"
+    assert 401 not in answers, "the storage token was refused during the restart"
     (pod,) = release.pods("singleuser-server")
     assert uid(pod) == uid(einstein_pod)
     wait_for_server(release, USER, 60)
