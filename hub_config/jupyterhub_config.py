@@ -27,6 +27,17 @@ if get_value("proxy.apiUrl", None):
     c.ConfigurableHTTPProxy.api_url = get_value("proxy.apiUrl")
     c.ConfigurableHTTPProxy.should_start = bool(get_value("proxy.manage", True))
 
+# Limits: spawns at once (each is a pod being scheduled and pulled), servers running at
+# once (a full cluster refuses new ones with a message instead of queueing pods), and
+# failed spawns in a row before the hub stops itself (a broken image or node fails them all:
+# a restart in Kubernetes is then the visible signal). 0 turns a limit off.
+c.JupyterHub.concurrent_spawn_limit = int(get_value("hub.concurrentSpawnLimit", 64))
+c.JupyterHub.active_server_limit = int(get_value("hub.activeServerLimit", 0) or 0)
+c.Spawner.consecutive_failure_limit = int(get_value("hub.consecutiveFailureLimit", 5))
+# Named servers: each is a pod of its own, with its own refresher and token file.
+c.JupyterHub.allow_named_servers = bool(get_value("hub.allowNamedServers", False))
+c.JupyterHub.named_server_limit_per_user = int(get_value("hub.namedServerLimitPerUser", 0) or 0)
+
 # Services (monitoring, culling, tests) with their API token in a file, and extra roles.
 c.JupyterHub.services = [
     {"name": name, "api_token": read_secret(f"hub.services.{name}.apiToken")}

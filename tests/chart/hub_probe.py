@@ -60,6 +60,13 @@ async def probe(config: str, db: str, username: str) -> dict[str, Any]:
         "client_secret_set": bool(app.authenticator.client_secret),
         "enable_auth_state": app.authenticator.enable_auth_state,
         "services": sorted(app._service_map),
+        "limits": {
+            "concurrent_spawn_limit": app.concurrent_spawn_limit,
+            "active_server_limit": app.active_server_limit,
+            "consecutive_failure_limit": spawner.consecutive_failure_limit,
+            "allow_named_servers": app.allow_named_servers,
+            "named_server_limit_per_user": app.named_server_limit_per_user,
+        },
         "pod": manifest,
     }
     await spawner.api.api_client.close()

@@ -136,6 +136,14 @@ def test_rendered_config_loads_in_jupyterhub(render, cern_hub: dict[str, Any], i
     # The site's extra role and service from the values file.
     assert "culler" in hub["roles"]
     assert hub["services"] == ["culler"]
+    # The site's limits; the failure limit keeps its default.
+    assert hub["limits"] == {
+        "concurrent_spawn_limit": 20,
+        "active_server_limit": 400,
+        "consecutive_failure_limit": 5,
+        "allow_named_servers": True,
+        "named_server_limit_per_user": 3,
+    }
 
     # In-cluster wiring: the hub's API through its Service, the external proxy's API.
     service = find(docs, "Service", "-hub")["metadata"]["name"]
