@@ -8,6 +8,7 @@ values as a Secret, `make run` writes a local YAML. Secrets may also be given as
 
 # ruff: noqa: F821 - `c` is provided by JupyterHub when it loads this file
 from hub_config.authenticator import CS3Authenticator
+from hub_config.culling import culler_service
 from hub_config.handlers import SCOPE, token_handlers
 from hub_config.values import SettingsError, get_value, load_values, read_secret
 
@@ -44,6 +45,10 @@ c.JupyterHub.services = [
     for name in get_value("hub.services", {})
 ]
 extra_roles = list(get_value("hub.loadRoles", []))
+culler = culler_service(values)
+if culler is not None:
+    c.JupyterHub.services = [*c.JupyterHub.services, culler[0]]
+    extra_roles.append(culler[1])
 
 # -- login ---------------------------------------------------------------------------------
 c.JupyterHub.authenticator_class = CS3Authenticator

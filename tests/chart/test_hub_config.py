@@ -135,7 +135,14 @@ def test_rendered_config_loads_in_jupyterhub(render, cern_hub: dict[str, Any], i
     assert not any(scope.startswith("admin:auth_state") for scope in hub["server_token_scopes"])
     # The site's extra role and service from the values file.
     assert "culler" in hub["roles"]
-    assert hub["services"] == ["culler"]
+    assert hub["services"] == ["culler", "idle-culler"]
+    # The bundle's own culler, on by default, with the least scopes it needs.
+    assert hub["roles"]["idle-culler"] == [
+        "list:users",
+        "read:users:activity",
+        "read:servers",
+        "delete:servers",
+    ]
     # The site's limits; the failure limit keeps its default.
     assert hub["limits"] == {
         "concurrent_spawn_limit": 20,

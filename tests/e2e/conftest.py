@@ -142,8 +142,14 @@ class Stack:
 
 
 @contextmanager
-def running_stack(revad_binary: Path, work: Path, sso: dict[str, Any] | None = None) -> Iterator[Stack]:
-    """Provider, reva trusting it and the hub, with `sso` values added to the hub's."""
+def running_stack(
+    revad_binary: Path,
+    work: Path,
+    sso: dict[str, Any] | None = None,
+    extra_values: dict[str, dict[str, Any]] | None = None,
+) -> Iterator[Stack]:
+    """Provider, reva trusting it and the hub, with `sso` values (and other sections of
+    `extra_values`) added to the hub's."""
     hub = Hub(work / "hub", reva_gateway="", refresh_margin=8, refresher_margin=5)
     client = Client(
         "jupyterhub", redirect_uris=[hub.callback_url], post_logout_redirect_uris=[f"{hub.url}/hub/login"]
@@ -173,6 +179,7 @@ def running_stack(revad_binary: Path, work: Path, sso: dict[str, Any] | None = N
                 ],
             },
             "sso": dict(sso or {}),
+            **(extra_values or {}),
         }
         hub.start()
         yield Stack(work, idp, reva, hub, admin_token)
