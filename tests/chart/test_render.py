@@ -444,6 +444,19 @@ def test_network_policies(render) -> None:
     api = [r for r in policies["proxy"]["spec"]["ingress"] if {"port": 8001, "protocol": "TCP"} in r["ports"]]
     assert len(api) == 1
     assert api[0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "hub"
+    # The hub's API: from the proxy, the user pods and the hub's own services (the culler).
+    (hub_in,) = policies["hub"]["spec"]["ingress"]
+    sources = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in hub_in["from"]}
+    assert sources == {"hub", "proxy", "singleuser-server"}
+    to_self = [
+        r
+        for r in policies["hub"]["spec"]["egress"]
+        if any(
+            peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") == "hub"
+            for peer in r.get("to", [])
+        )
+    ]
+    assert [r["ports"] for r in to_self] == [[{"port": 8081, "protocol": "TCP"}]]
 
 
 def test_default_egress_leaves_out_cloud_metadata(render) -> None:

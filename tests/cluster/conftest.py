@@ -1,5 +1,6 @@
-"""The cluster of the tests in this folder: one for the whole run (kube-proxy owns the host's
-KUBE-* chains, so two cannot run at once), started by the first test that needs it."""
+"""The cluster of the tests in this folder: one per test module, stopped at the module's end
+so that the rest of the run does not share the machine with it (it starts in about 12 s; two
+never run at once, kube-proxy and kube-router own the host's KUBE-* chains)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from .cluster import Binaries, Cluster
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if os.geteuid() != 0:
         pytest.skip("a Kubernetes node needs root (mounts, cgroups, network namespaces, iptables)")
