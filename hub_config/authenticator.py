@@ -24,6 +24,8 @@ from tornado.httpclient import HTTPClientError
 from tornado.web import HTTPError
 from traitlets import Dict, Integer, Unicode, default
 
+from hub_config.shutdown import RefreshDrain
+
 EXPIRES_AT = "access_token_expires_at"
 
 
@@ -107,6 +109,7 @@ class CS3Authenticator(GenericOAuthenticator):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._refresh_locks: dict[str, asyncio.Lock] = {}
+        self._drain = RefreshDrain()
         self._jwks: jwt.PyJWKClient | None = None
 
     # -- login -----------------------------------------------------------------------------
@@ -175,17 +178,24 @@ class CS3Authenticator(GenericOAuthenticator):
             auth_state = await user.get_auth_state()
             if self._fresh(auth_state):
                 return True
-            refreshed = await self._refresh_tokens(user.name, auth_state)
-            if refreshed is None:
-                return True  # provider unreachable: keep the current tokens, try again later
-            if refreshed is False:
-                return False
-            model = await self._refreshed_model(user.name, refreshed)
-            if model is None:
-                # Not saved: the refused user's tokens are never handed out again.
-                return False
-            await user.save_auth_state(refreshed)
-            return model
+            if self._drain.draining:
+                return True  # the hub is stopping: the current tokens stay, the next hub refreshes
+            return await self._drain.run(self._refresh_and_save(user, auth_state))
+
+    async def _refresh_and_save(self, user: Any, auth_state: dict[str, Any]) -> Any:
+        """The provider exchange and the save of its result: one piece that a stopping hub
+        waits for (hub_config.shutdown), since the provider has retired the old refresh token."""
+        refreshed = await self._refresh_tokens(user.name, auth_state)
+        if refreshed is None:
+            return True  # provider unreachable: keep the current tokens, try again later
+        if refreshed is False:
+            return False
+        model = await self._refreshed_model(user.name, refreshed)
+        if model is None:
+            # Not saved: the refused user's tokens are never handed out again.
+            return False
+        await user.save_auth_state(refreshed)
+        return model
 
     async def _refreshed_model(self, name: str, auth_state: dict[str, Any]) -> dict[str, Any] | None:
         """The user model of a refresh, or None when the refreshed claims no longer allow them.
