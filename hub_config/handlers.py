@@ -69,8 +69,6 @@ class AccessTokenHandler(APIHandler):
         if outcome is True:
             return
         outcome["name"] = user.name  # a refresh cannot rename the user
-        if "auth_state" not in outcome:
-            outcome["auth_state"] = await user.get_auth_state()
         await self.auth_to_user(outcome, user)
 
     def _is_server_token(self, user: User) -> bool:

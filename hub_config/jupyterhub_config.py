@@ -40,15 +40,16 @@ c.JupyterHub.allow_named_servers = bool(get_value("hub.allowNamedServers", False
 c.JupyterHub.named_server_limit_per_user = int(get_value("hub.namedServerLimitPerUser", 0) or 0)
 
 # Services (monitoring, culling, tests) with their API token in a file, and extra roles.
-c.JupyterHub.services = [
+services = [
     {"name": name, "api_token": read_secret(f"hub.services.{name}.apiToken")}
     for name in get_value("hub.services", {})
 ]
 extra_roles = list(get_value("hub.loadRoles", []))
 culler = culler_service(values)
 if culler is not None:
-    c.JupyterHub.services = [*c.JupyterHub.services, culler[0]]
+    services.append(culler[0])
     extra_roles.append(culler[1])
+c.JupyterHub.services = services
 
 # -- login ---------------------------------------------------------------------------------
 c.JupyterHub.authenticator_class = CS3Authenticator

@@ -3,7 +3,9 @@ a sweep of every log the session wrote for tokens and passwords."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,26 @@ def storage_for(server: Revad, user: str, password: str | None = None, **kwargs:
         client_id=user,
         secret=password if password is not None else DEMO_USERS[user],
     )
+
+
+async def stored_containing(server: Any, user: str, path: str, needle: str, timeout: float = 30) -> str:
+    """The file as reva holds it, read over CS3 as `user`, once it contains `needle` (a save
+    from the browser lands a moment after the click)."""
+    storage = storage_for(server, user)
+    deadline = time.monotonic() + timeout
+    seen = ""
+    try:
+        while time.monotonic() < deadline:
+            try:
+                seen = (await storage.read(path)).decode()
+            except Exception as err:  # not written yet
+                seen = f"<{err}>"
+            if needle in seen:
+                return seen
+            await asyncio.sleep(0.5)
+    finally:
+        await storage.close()
+    raise AssertionError(f"{path} in reva never contained {needle!r}: {seen[:300]}")
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from hub_config.kubernetes import SIDECAR, TOKEN_PATH, TOKEN_VOLUME
-from tests.conftest import DEMO_USERS, storage_for
+from tests.conftest import DEMO_USERS, storage_for, stored_containing
 from tests.harness.browser import (
     chromium,
     open_new_notebook,
@@ -120,16 +120,11 @@ def admin(release: Release) -> httpx.Client:
 
 def wait_for_server(release: Release, user: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
-    seen: Any = None
-    with admin(release) as hub:
-        while time.monotonic() < deadline:
-            res = hub.get(f"/users/{user}")
-            seen = res.json() if res.status_code == 200 else res.status_code
-            server = (seen.get("servers") or {}).get("") if isinstance(seen, dict) else None
-            if server and server.get("ready"):
-                return server
-            time.sleep(1)
-    raise AssertionError(f"{user}'s server was not ready after {timeout:.0f} s: {seen}\n{release.describe()}")
+    while (server := running_server(release, user)) is None:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{user}'s server was not ready after {timeout:.0f} s\n{release.describe()}")
+        time.sleep(1)
+    return server
 
 
 async def login(release: Release, user: str) -> httpx.Response:
@@ -145,25 +140,6 @@ def running_server(release: Release, user: str) -> dict[str, Any] | None:
     assert res.status_code == 200, res.text
     server = (res.json().get("servers") or {}).get("")
     return server if server and server.get("ready") else None
-
-
-async def stored_text(release: Release, path: str, needle: str, timeout: float = 30) -> str:
-    """The file as reva holds it, read over CS3 as its owner, once it contains `needle`."""
-    storage = storage_for(release.site.reva, USER)
-    deadline = time.monotonic() + timeout
-    text = ""
-    try:
-        while time.monotonic() < deadline:
-            try:
-                text = (await storage.read(path)).decode()
-            except Exception as err:  # not written yet
-                text = f"<{err}>"
-            if needle in text:
-                return text
-            await asyncio.sleep(0.5)
-    finally:
-        await storage.close()
-    raise AssertionError(f"{path} in reva never contained {needle!r}: {text[:300]}")
 
 
 async def test_a_chromium_login_spawns_the_server_and_saves_a_notebook(
@@ -184,7 +160,9 @@ async def test_a_chromium_login_spawns_the_server_and_saves_a_notebook(
             await open_new_notebook(page, USER)
             await run_cell(page, "print(6 * 7)", "42")
             await save(page)
-            saved = json.loads(await stored_text(release, "/home/Untitled.ipynb", "6 * 7"))
+            saved = json.loads(
+                await stored_containing(release.site.reva, USER, "/home/Untitled.ipynb", "6 * 7")
+            )
             outputs = ["".join(o.get("text", "")) for c in saved["cells"] for o in c.get("outputs", [])]
             assert "42\n" in outputs
         except BaseException:

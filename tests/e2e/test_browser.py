@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 
 import pytest
 from playwright.async_api import Browser
 
-from tests.conftest import storage_for
+from tests.conftest import storage_for, stored_containing
 from tests.e2e.conftest import TOKEN_TTL, Stack
 from tests.harness.browser import (
     chromium,
@@ -29,26 +28,6 @@ async def browser() -> AsyncIterator[Browser]:
         yield launched
 
 
-async def stored_notebook(stack: Stack, user: str, password: str, path: str, needle: str) -> dict:
-    """The notebook as reva holds it, read over CS3 as the user, once it contains `needle`."""
-    storage = storage_for(stack.reva, user, password)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                raw = await storage.read(path)
-                if needle in raw.decode():
-                    return json.loads(raw)
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{path} never contained {needle!r}")
-            await asyncio.sleep(0.5)
-    finally:
-        await storage.close()
-
-
 async def test_einstein_works_all_day(stack: Stack, browser: Browser) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
@@ -58,7 +37,7 @@ async def test_einstein_works_all_day(stack: Stack, browser: Browser) -> None:
 
         await run_cell(page, "print(6 * 7)", "42")
         await save(page)
-        nb = await stored_notebook(stack, "einstein", "relativity", "/home/Untitled.ipynb", "6 * 7")
+        nb = json.loads(await stored_containing(stack.reva, "einstein", "/home/Untitled.ipynb", "6 * 7"))
         outputs = [o.get("text", "") for c in nb["cells"] for o in c.get("outputs", [])]
         assert any("42" in "".join(t) for t in outputs)
         first_token = stack.remember_token_file("einstein")
@@ -67,7 +46,7 @@ async def test_einstein_works_all_day(stack: Stack, browser: Browser) -> None:
         await asyncio.sleep(2 * TOKEN_TTL + 5)
         await run_cell(page, "print('still saving')", "still saving")
         await save(page)
-        await stored_notebook(stack, "einstein", "relativity", "/home/Untitled.ipynb", "still saving")
+        await stored_containing(stack.reva, "einstein", "/home/Untitled.ipynb", "still saving")
         assert stack.remember_token_file("einstein") != first_token
     except BaseException:
         await screenshot_on_failure(page, "einstein")
