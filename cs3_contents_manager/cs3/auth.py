@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..metrics import LOGINS, TOKEN_FILES
 from .errors import SessionExpired
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ class SecretFile:
         self.path = Path(path)
         self._identity: FileIdentity | None = None
         self._value = ""
+        # What the metrics last read, kept apart from _identity: a scrape must not make a
+        # changed file look already read to the session.
+        self._scraped: tuple[FileIdentity, float | None] | None = None
 
     def _stat(self) -> FileIdentity:
         try:
@@ -65,6 +69,18 @@ class SecretFile:
             self._identity = identity
             log.info("Read storage credentials from %s", self.path)
         return self._value
+
+    def scrape(self) -> tuple[float, float | None] | None:
+        """(modification time, the token's `exp`) for the metrics; None if unreadable."""
+        try:
+            st = self.path.stat()
+            identity = FileIdentity(st.st_ino, st.st_mtime_ns, st.st_size)
+            scraped = self._scraped
+            if scraped is None or scraped[0] != identity:
+                scraped = self._scraped = (identity, jwt_expiry(self.path.read_text().strip()))
+        except OSError:
+            return None
+        return identity.mtime_ns / 1e9, scraped[1]
 
 
 def jwt_expiry(token: str) -> float | None:
@@ -110,6 +126,8 @@ class RevaSession:
         self._renew_at = 0.0
         self._lock = asyncio.Lock()
         self.logins = 0
+        if login_type == "bearer" and isinstance(secret, SecretFile):
+            TOKEN_FILES.watch(secret)
 
     def _secret_value(self) -> str:
         return self._secret.read() if isinstance(self._secret, SecretFile) else self._secret
@@ -141,8 +159,20 @@ class RevaSession:
             return self._token
 
     async def _login(self) -> None:
-        secret = self._secret_value()
-        token = await self._authenticate(self.login_type, self.client_id, secret)
+        try:
+            secret = self._secret_value()
+        except Exception:
+            LOGINS.labels("error").inc()
+            raise
+        try:
+            token = await self._authenticate(self.login_type, self.client_id, secret)
+        except SessionExpired:
+            LOGINS.labels("refused").inc()
+            raise
+        except Exception:
+            LOGINS.labels("error").inc()
+            raise
+        LOGINS.labels("ok").inc()
         now = self._clock()
         lifetime = min((jwt_expiry(token) or now + self.token_validity) - now, self.token_validity)
         self._token = token

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import grpc
 from cs3.gateway.v1beta1 import gateway_api_pb2, gateway_api_pb2_grpc
 from cs3.rpc.v1beta1 import code_pb2
 
+from ..metrics import CALL_DURATION, CALL_ERRORS
 from . import errors
 from .auth import RevaSession
 
@@ -141,10 +143,14 @@ class GatewayClient:
         rpc = getattr(self.stub, method)
         attempts = self.settings.retries + 1 if idempotent else 1
         delay = self.settings.backoff
+        duration = CALL_DURATION.labels(method)
         for attempt in range(attempts):
+            started = time.perf_counter()
             try:
-                return await rpc(request, metadata=metadata, timeout=timeout or self.settings.call_timeout)
+                res = await rpc(request, metadata=metadata, timeout=timeout or self.settings.call_timeout)
             except grpc.aio.AioRpcError as err:
+                duration.observe(time.perf_counter() - started)
+                CALL_ERRORS.labels(method, err.code().name).inc()
                 # A refused certificate stays refused: no point in asking again.
                 retry = not errors.tls_problem(err.details() or "")
                 if err.code() == grpc.StatusCode.UNAVAILABLE and retry and attempt + 1 < attempts:
@@ -153,4 +159,15 @@ class GatewayClient:
                     delay *= 2
                     continue
                 raise errors.from_rpc_error(err, op, path) from None
+            duration.observe(time.perf_counter() - started)
+            code = res.status.code
+            if code != code_pb2.CODE_OK:
+                CALL_ERRORS.labels(method, _code_name(code)).inc()
+            return res
         raise AssertionError("unreachable")
+
+
+def _code_name(code: int) -> str:
+    """The CS3 code's name; a number this version of the stubs does not know is CODE_UNKNOWN,
+    so the label keeps to a fixed set."""
+    return code_pb2.Code.Name(code) if code in code_pb2.Code.values() else "CODE_UNKNOWN"

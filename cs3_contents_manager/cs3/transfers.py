@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 
+from ..metrics import TRANSFER_BYTES
 from . import errors
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ UPLOAD_OK = {200, 201, 204}
 
 # The exceptions that mean "the data gateway could not be reached, or went away mid-way".
 TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
+
+UPLOADED = TRANSFER_BYTES.labels("upload")
+DOWNLOADED = TRANSFER_BYTES.labels("download")
 
 
 class DataGateway:
@@ -158,6 +162,8 @@ class _Watchdog:
         async for chunk in body:
             self.moved = time.monotonic()
             yield chunk
+            # aiohttp asks for the next chunk once it has written this one.
+            UPLOADED.inc(chunk.nbytes if isinstance(chunk, memoryview) else len(chunk))
         self.moved = time.monotonic()
 
     async def run(self, request: object) -> tuple[int, str | None, str]:
@@ -194,6 +200,7 @@ async def _guarded(chunks: AsyncIterator[bytes], path: str) -> AsyncIterator[byt
     """Turn a connection lost mid-download into Unavailable rather than a truncated file."""
     try:
         async for chunk in chunks:
+            DOWNLOADED.inc(len(chunk))
             yield chunk
     except TRANSPORT_ERRORS as err:
         raise errors.unavailable("download", path, err) from err
