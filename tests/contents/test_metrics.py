@@ -17,11 +17,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from tornado.web import HTTPError
+from traitlets.config import Config
 
+from cs3_contents_manager import CS3LargeFileManager
 from tests.conftest import storage_for
 from tests.harness.idp import Client, IdentityProvider, jwt_parts, login_tokens, start_idp
 from tests.harness.jupyter import JupyterServer, seed_server
+from tests.harness.ports import free_port
 from tests.harness.reva import DEMO_USERS, OidcSettings, Revad, start_revad
 
 ACCESS_TTL = 300
@@ -256,3 +261,48 @@ async def test_labels_carry_no_user_path_or_token(client: httpx.AsyncClient, bea
     token = bearer.token_file.read_text()
     for secret in (token, *token.split("."), "einstein", bearer.root.rsplit("/", 1)[-1], name):
         assert secret not in res.text
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def manager_for(host: str, token_file: Path) -> CS3LargeFileManager:
+    config = Config()
+    config.CS3FileManagerMixin.host = host
+    config.CS3FileManagerMixin.auth_login_type = "bearer"
+    config.CS3FileManagerMixin.client_id = "einstein"
+    config.CS3FileManagerMixin.token_path = str(token_file)
+    config.CS3FileManagerMixin.call_timeout = 5.0
+    return CS3LargeFileManager(config=config)
+
+
+async def test_an_unreachable_gateway_counts_as_unavailable(tmp_path: Path) -> None:
+    token_file = tmp_path / "oauth.token"
+    write_token(token_file, "a-token")
+    before = sample("cs3_call_errors_total", method="Authenticate", code="UNAVAILABLE")
+    failed_logins = sample("cs3_logins_total", outcome="error")
+    cm = manager_for(f"127.0.0.1:{free_port()}", token_file)
+    try:
+        with pytest.raises(HTTPError) as err:
+            await cm.get("")
+    finally:
+        await cm.storage.close()
+    assert err.value.status_code == 503
+    assert sample("cs3_call_errors_total", method="Authenticate", code="UNAVAILABLE") > before
+    assert sample("cs3_logins_total", outcome="error") == failed_logins + 1
+
+
+async def test_a_missing_token_file_is_a_failed_login(oidc_reva: Revad, tmp_path: Path) -> None:
+    failed_logins = sample("cs3_logins_total", outcome="error")
+    authenticate_calls = sample("cs3_call_duration_seconds_count", method="Authenticate")
+    cm = manager_for(oidc_reva.gateway, tmp_path / "never-written.token")
+    try:
+        with pytest.raises(HTTPError) as err:
+            await cm.get("")
+    finally:
+        await cm.storage.close()
+    assert err.value.status_code == 401
+    assert sample("cs3_logins_total", outcome="error") == failed_logins + 1
+    # Nothing was sent to reva.
+    assert sample("cs3_call_duration_seconds_count", method="Authenticate") == authenticate_calls
