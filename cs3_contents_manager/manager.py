@@ -183,6 +183,17 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._register_contents_api()
+        self._serve_kernels()
+
+    def _serve_kernels(self) -> None:
+        """Inside a Jupyter server, give its kernels `cs3://` with this manager's storage,
+        login and root (cs3fs.kernels), so notebooks read their files with no setup."""
+        server = self.parent
+        if server is None or not hasattr(server, "session_manager_class"):
+            return
+        from .cs3fs.kernels import install
+
+        install(self)
 
     def _register_contents_api(self) -> None:
         """Have the server load our stricter contents API (`contents_api`) ahead of its own:

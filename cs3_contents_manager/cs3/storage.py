@@ -274,6 +274,32 @@ class CS3Storage:
         ) as chunks:
             yield chunks
 
+    @asynccontextmanager
+    async def download_range(
+        self, path: str, start: int, end: int
+    ) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
+        """`async with storage.download_range(p, start, end) as (status, chunks):` bytes
+        [start, end) where the storage serves ranges; see DataGateway.download_range for
+        what `status` says when it does not."""
+        res = await self.gateway.call(
+            "InitiateFileDownload",
+            provider_api_pb2.InitiateFileDownloadRequest(ref=ref(path)),
+            idempotent=True,
+            op="download",
+            path=path,
+        )
+        proto = _pick(res.protocols, "simple", "download", path)
+        token = await self.session.token()
+        async with self.data.download_range(
+            proto.download_endpoint,  # type: ignore[attr-defined]
+            transfer_token=proto.token,  # type: ignore[attr-defined]
+            reva_token=token,
+            path=path,
+            start=start,
+            end=end,
+        ) as answer:
+            yield answer
+
     async def copy_file(
         self, src: str, dst: str, *, size: int | None = None, if_not_exist: bool = False
     ) -> None:

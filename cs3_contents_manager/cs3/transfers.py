@@ -146,6 +146,28 @@ class DataGateway:
         except TRANSPORT_ERRORS as err:
             raise _transport_error("download", path, err) from err
 
+    @asynccontextmanager
+    async def download_range(
+        self, endpoint: str, *, transfer_token: str, reva_token: str, path: str, start: int, end: int
+    ) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
+        """Bytes `start` to `end` (exclusive), for readers that seek (pyarrow, h5py).
+
+        Yields `(206, chunks)` where the data server serves byte ranges (EOS), `(200, chunks)`
+        of the whole file where it ignores the Range header, and `(416, chunks)` with no bytes
+        where it refuses ranges altogether: reva's local drivers answer 416 to every Range
+        request, even `bytes=0-`, so the caller has to fall back to reading from the start.
+        """
+        headers = self._headers(transfer_token, reva_token)
+        headers["Range"] = f"bytes={start}-{end - 1}"
+        try:
+            async with self._client().get(endpoint, headers=headers) as res:
+                if res.status not in (200, 206, 416):
+                    body = await res.text(errors="replace")
+                    raise errors.from_http(res.status, "download", path, body)
+                yield res.status, _guarded(res.content.iter_any(), path)
+        except TRANSPORT_ERRORS as err:
+            raise _transport_error("download", path, err) from err
+
 
 class _Watchdog:
     """Fails an upload whose body stops moving for `timeout` seconds.
