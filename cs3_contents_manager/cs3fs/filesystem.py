@@ -352,16 +352,32 @@ class CS3FileSystem(AsyncFileSystem):
             raise oserror(err, name) from None
 
     async def _makedirs(self, path: str, exist_ok: bool = False) -> None:
-        name, _ = await self.locate(path)
+        """Create a folder and any missing folders above it. Concurrent creators (fsspec
+        copies the files of a folder in parallel) are not an error."""
+        name, cs3_path = await self.locate(path)
         try:
-            info = await self._info(name)
-        except FileNotFoundError:
-            await self._mkdir(name, create_parents=True)
+            info: ResourceInfo | None = await self.storage.stat(cs3_path)
+        except errors.NotFound:
+            info = None
+        except errors.CS3Error as err:
+            raise oserror(err, name) from None
+        if info is not None:
+            if info.type != CONTAINER:
+                raise FileExistsError(errno.EEXIST, "A file is in the way of the folder", f"cs3://{name}")
+            if not exist_ok:
+                raise FileExistsError(errno.EEXIST, "The folder exists", f"cs3://{name}")
             return
-        if info["type"] != "directory":
-            raise FileExistsError(errno.EEXIST, "A file is in the way of the folder", f"cs3://{name}")
-        if not exist_ok:
-            raise FileExistsError(errno.EEXIST, "The folder exists", f"cs3://{name}")
+        parent = name.rpartition("/")[0]
+        if parent and parent != ROOT:
+            await self._makedirs(parent, exist_ok=True)
+        try:
+            await self.storage.ensure_folder(cs3_path)
+        except errors.AlreadyExists:
+            raise FileExistsError(
+                errno.EEXIST, "A file is in the way of the folder", f"cs3://{name}"
+            ) from None
+        except errors.CS3Error as err:
+            raise oserror(err, name) from None
 
     async def _delete(self, name: str, cs3_path: str) -> None:
         try:
@@ -433,6 +449,16 @@ class CS3FileSystem(AsyncFileSystem):
     async def _mv_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         await self._mv(path1, path2)
 
+    # fsspec mirrors only its own list of coroutines as blocking methods.
+
+    def mv(
+        self, path1: str, path2: str, recursive: bool = False, maxdepth: int | None = None, **kwargs: Any
+    ) -> None:
+        sync(self.loop, self._mv, path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+
+    def rmdir(self, path: str) -> None:
+        sync(self.loop, self._rmdir, path)
+
     async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Copy through this process, streamed: CS3 has no server-side copy."""
         src_name, src = await self.locate(path1)
@@ -441,6 +467,9 @@ class CS3FileSystem(AsyncFileSystem):
         if info.type == CONTAINER:
             await self._makedirs(dst_name, exist_ok=True)
             return
+        parent = dst_name.rpartition("/")[0]
+        if parent and parent != ROOT:
+            await self._makedirs(parent, exist_ok=True)
         try:
             await self.storage.copy_file(src, dst, size=int(info.size))
         except errors.NotFound as err:
@@ -490,7 +519,19 @@ class CS3FileSystem(AsyncFileSystem):
         try:
             await self.storage.upload(cs3_path, body, size=size, if_not_exist=exclusive)
         except errors.CS3Error as err:
+            parent = cs3_path.rpartition("/")[0]
+            if type(err) is errors.CS3Error and parent and not await self._folder_exists(parent):
+                # reva's local drivers answer an upload into a missing folder with HTTP 500.
+                raise FileNotFoundError(
+                    errno.ENOENT, "No such folder to write the file in", f"cs3://{name.rpartition('/')[0]}"
+                ) from None
             raise oserror(err, name) from None
+
+    async def _folder_exists(self, cs3_path: str) -> bool:
+        try:
+            return (await self.storage.stat(cs3_path)).type == CONTAINER
+        except errors.CS3Error:
+            return False
 
     async def _put_file(self, lpath: str, rpath: str, mode: str = "overwrite", **kwargs: Any) -> None:
         if os.path.isdir(lpath):  # noqa: ASYNC240 - one stat of a local path
