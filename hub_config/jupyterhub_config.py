@@ -9,6 +9,8 @@ values as a Secret, `make run` writes a local YAML. Secrets may also be given as
 # ruff: noqa: F821 - `c` is provided by JupyterHub when it loads this file
 from hub_config.authenticator import CS3Authenticator
 from hub_config.culling import culler_service
+from hub_config.database import database_url
+from hub_config.extra_config import run_extra_config
 from hub_config.handlers import SCOPE, token_handlers
 from hub_config.values import SettingsError, get_value, load_values, read_secret
 
@@ -19,9 +21,10 @@ c.JupyterHub.bind_url = get_value("hub.bindUrl", "http://127.0.0.1:8000")
 c.JupyterHub.hub_bind_url = get_value("hub.hubBindUrl", "http://127.0.0.1:8081")
 if get_value("hub.hubConnectUrl", None):
     c.JupyterHub.hub_connect_url = get_value("hub.hubConnectUrl")
-c.JupyterHub.db_url = get_value("hub.dbUrl", "sqlite:///jupyterhub.sqlite")
+c.JupyterHub.db_url = database_url(get_value("hub.dbUrl", "sqlite:///jupyterhub.sqlite"))
 c.JupyterHub.cookie_secret_file = get_value("hub.cookieSecretFile", "jupyterhub_cookie_secret")
 c.JupyterHub.log_level = get_value("hub.logLevel", "INFO")
+c.JupyterHub.base_url = get_value("hub.baseUrl", "/")
 if get_value("proxy.command", None):
     c.ConfigurableHTTPProxy.command = list(get_value("proxy.command"))
 if get_value("proxy.apiUrl", None):
@@ -41,8 +44,13 @@ c.JupyterHub.named_server_limit_per_user = int(get_value("hub.namedServerLimitPe
 
 # Services (monitoring, culling, tests) with their API token in a file, and extra roles.
 services = [
-    {"name": name, "api_token": read_secret(f"hub.services.{name}.apiToken")}
-    for name in get_value("hub.services", {})
+    {
+        # JupyterHub's own service keys pass through; the token is inline or a file.
+        **{key: value for key, value in spec.items() if key not in ("apiToken", "apiTokenFile")},
+        "name": name,
+        "api_token": read_secret(f"hub.services.{name}.apiToken"),
+    }
+    for name, spec in get_value("hub.services", {}).items()
 ]
 extra_roles = list(get_value("hub.loadRoles", []))
 culler = culler_service(values)
@@ -118,3 +126,6 @@ else:
     from hub_config.kubernetes import configure_kubespawner
 
     configure_kubespawner(c, values)
+
+# -- the site's own snippets, last, so that they may change anything above ------------------
+run_extra_config(c, values)

@@ -185,21 +185,85 @@ def configure_kubespawner(c: Any, values: dict[str, Any]) -> None:
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     spawner.container_security_context = security_context(uid, gid)
-    spawner.volumes = [
-        {"name": "home", "emptyDir": {"sizeLimit": scratch_limit}},
-        {"name": "tmp", "emptyDir": {"sizeLimit": tmp_size_limit(values)}},
-    ]
-    spawner.volume_mounts = [
-        {"name": "home", "mountPath": home},
-        {"name": "tmp", "mountPath": "/tmp"},
-    ]
-    spawner.modify_pod_hook = TokenRefresherSidecar(values)
+    # The site's own volumes (CSI mounts of EOS or CVMFS, ConfigMaps) and pod additions, as
+    # KubeSpawner knows them (templates: `{username}` expands, literal braces are doubled). A
+    # profile's list of volumes replaces these; the scratch and token volumes stay either way
+    # (the hook adds them).
+    singleuser = get_value("singleuser", {}, values)
+    spawner.volumes = list(singleuser.get("extraVolumes") or [])
+    spawner.volume_mounts = list(singleuser.get("extraVolumeMounts") or [])
+    spawner.extra_containers = list(singleuser.get("extraContainers") or [])
+    spawner.init_containers = list(singleuser.get("initContainers") or [])
+    spawner.lifecycle_hooks = dict(singleuser.get("lifecycleHooks") or {})
+    spawner.extra_labels = dict(singleuser.get("extraLabels") or {})
+    spawner.extra_annotations = dict(singleuser.get("extraAnnotations") or {})
+    spawner.extra_pod_config = dict(singleuser.get("extraPodConfig") or {})
+    profiles = profile_list(singleuser.get("profileList") or [])
+    if profiles:
+        spawner.profile_list = profiles
+    spawner.modify_pod_hook = UserPodGuarantees(values, scratch_limit, home)
 
 
-class TokenRefresherSidecar:
-    """KubeSpawner's `modify_pod_hook`: the token volume and the token refresher sidecar."""
+# Overrides a profile may not make: they would take the CS3 wiring off the pod.
+RESERVED_OVERRIDES = frozenset({"modify_pod_hook", "profile_list", "pre_spawn_hook", "options_form"})
+# KubeSpawner reads these as byte counts with its own suffixes (K, M, G, T, powers of 1024).
+BYTE_OVERRIDES = ("mem_limit", "mem_guarantee")
 
-    def __init__(self, values: dict[str, Any]) -> None:
+
+def profile_list(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """KubeSpawner's profile_list from `singleuser.profileList`, each override checked.
+
+    Memory in an override may also be a Kubernetes quantity ("4Gi"), the unit the rest of the
+    values use; it becomes bytes for KubeSpawner, whose own "4G" means the same 4 GiB."""
+    result = []
+    for index, profile in enumerate(profiles):
+        where = f"singleuser.profileList[{index}]"
+        if not profile.get("display_name"):
+            raise SettingsError(f"hub setting {where!r} needs a display_name")
+        profile = dict(profile)
+        profile["kubespawner_override"] = _override(profile.get("kubespawner_override") or {}, where)
+        options = {}
+        for name, option in (profile.get("profile_options") or {}).items():
+            option = dict(option)
+            choices = {}
+            for slug, choice in (option.get("choices") or {}).items():
+                choice = dict(choice)
+                choice["kubespawner_override"] = _override(
+                    choice.get("kubespawner_override") or {}, f"{where}.profile_options.{name}.choices.{slug}"
+                )
+                choices[slug] = choice
+            if choices:
+                option["choices"] = choices
+            options[name] = option
+        if options:
+            profile["profile_options"] = options
+        result.append(profile)
+    return result
+
+
+def _override(override: dict[str, Any], where: str) -> dict[str, Any]:
+    reserved = sorted(RESERVED_OVERRIDES & set(override))
+    if reserved:
+        raise SettingsError(f"hub setting {where!r}: kubespawner_override may not set {', '.join(reserved)}")
+    override = dict(override)
+    for key in BYTE_OVERRIDES:
+        value = override.get(key)
+        if isinstance(value, str) and value.endswith("i"):
+            override[key] = int(quantity(value, f"{where}.kubespawner_override.{key}"))
+    return override
+
+
+class UserPodGuarantees:
+    """KubeSpawner's `modify_pod_hook`: what every user pod has, whichever profile built it.
+
+    A profile's overrides replace lists wholesale (volumes, mounts, args), so what the CS3
+    wiring needs is put on the finished pod here rather than in the spawner's traits: the
+    scratch home and /tmp, the token volume, the CS3 arguments of the server, the CA bundle,
+    and the token refresher sidecar."""
+
+    def __init__(self, values: dict[str, Any], scratch_limit: str, home: str) -> None:
+        self.scratch = {"home": (home, scratch_limit), "tmp": ("/tmp", tmp_size_limit(values))}
+        self.args = single_user_args(values)
         image = get_value("tokenRefresher.image", {}, values)
         if not image.get("repository") or not image.get("tag"):
             raise SettingsError("hub setting 'tokenRefresher.image' needs a repository and a tag")
@@ -231,7 +295,12 @@ class TokenRefresherSidecar:
         )
 
         spec = pod.spec
-        volumes = [v for v in spec.volumes or [] if v.name not in (TOKEN_VOLUME, "cs3-ca")]
+        own = {TOKEN_VOLUME, "cs3-ca", *self.scratch}
+        volumes = [v for v in spec.volumes or [] if v.name not in own]
+        volumes.extend(
+            V1Volume(name=name, empty_dir=V1EmptyDirVolumeSource(size_limit=limit))
+            for name, (_, limit) in self.scratch.items()
+        )
         volumes.append(
             V1Volume(
                 name=TOKEN_VOLUME,
@@ -248,11 +317,15 @@ class TokenRefresherSidecar:
         spec.volumes = volumes
 
         notebook = next(c for c in spec.containers if c.name == "notebook")
-        mounts = [m for m in notebook.volume_mounts or [] if m.name not in (TOKEN_VOLUME, "cs3-ca")]
+        mounts = [m for m in notebook.volume_mounts or [] if m.name not in own]
+        mounts.extend(V1VolumeMount(name=name, mount_path=path) for name, (path, _) in self.scratch.items())
         mounts.append(V1VolumeMount(name=TOKEN_VOLUME, mount_path=TOKEN_DIR, read_only=True))
         if self.ca_secret:
             mounts.append(V1VolumeMount(name="cs3-ca", mount_path=CA_DIR, read_only=True))
         notebook.volume_mounts = mounts
+        # The CS3 settings win over a profile's own arguments of the same name.
+        names = {arg.split("=", 1)[0] for arg in self.args}
+        notebook.args = [a for a in notebook.args or [] if a.split("=", 1)[0] not in names] + self.args
 
         ready = V1HTTPGetAction(path="/ready", port="token-health")
         env = {

@@ -63,14 +63,16 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
 
 @pytest.fixture
 async def make_pod(kubeconfig: Path) -> AsyncIterator[Callable[..., Any]]:
-    """make_pod(values, username) → (spawner, pod dict) after the hook ran."""
+    """make_pod(values, username, user_options) → (spawner, pod dict) after the hook ran."""
     from kubernetes_asyncio.client import ApiClient
     from kubespawner import KubeSpawner
 
     spawners: list[Any] = []
     api = ApiClient()
 
-    async def make(values: dict[str, Any], username: str = "einstein") -> tuple[Any, dict[str, Any]]:
+    async def make(
+        values: dict[str, Any], username: str = "einstein", user_options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         config = Config()
         configure_kubespawner(config, values)
         user = SimpleNamespace(name=username, id=7, url=f"/user/{username}/")
@@ -83,6 +85,10 @@ async def make_pod(kubeconfig: Path) -> AsyncIterator[Callable[..., Any]]:
         spawner = KubeSpawner(config=config, user=user, hub=hub, _mock=True)
         spawners.append(spawner)
         spawner.api_token = API_TOKEN
+        if user_options is not None:
+            # What the spawn form posts, applied as KubeSpawner's _start applies it.
+            spawner.user_options = user_options
+            await spawner.load_user_options()
         pod = await spawner.get_pod_manifest()
         pod = spawner.modify_pod_hook(spawner, pod)
         return spawner, api.sanitize_for_serialization(pod)

@@ -13,6 +13,7 @@ pod, and the pod hook adds the sidecar, as `Spawner.start` would before creating
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sys
 from typing import Any
@@ -60,6 +61,15 @@ async def probe(config: str, db: str, username: str) -> dict[str, Any]:
         "client_secret_set": bool(app.authenticator.client_secret),
         "enable_auth_state": app.authenticator.enable_auth_state,
         "services": sorted(app._service_map),
+        # A digest, never the token itself: the test compares it with the Secret's.
+        "service_tokens": {
+            name: hashlib.sha256(service.api_token.encode()).hexdigest()
+            for name, service in app._service_map.items()
+        },
+        "service_no_confirm": {name: s.oauth_no_confirm for name, s in app._service_map.items()},
+        "base_url": app.base_url,
+        "template_vars": app.template_vars,
+        "shutdown_on_logout": app.shutdown_on_logout,
         "limits": {
             "concurrent_spawn_limit": app.concurrent_spawn_limit,
             "active_server_limit": app.active_server_limit,

@@ -9,6 +9,7 @@ runs in a child process against the test identity provider (standing in for `sso
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -225,3 +226,49 @@ def test_missing_gateway_stops_the_hub_with_its_name(render, idp: IdentityProvid
     secret["data"]["values.yaml"] = base64.b64encode(yaml.safe_dump(values).encode()).decode()
     with pytest.raises(AssertionError, match=r"cs3\.gateway"):
         run_hub(tmp_path, docs, idp, {})
+
+
+# The Secret site-admin.yaml's hub.extraEnv reads from.
+SITE_SECRETS = {"site-secret": {"token": "site-token-for-tests"}}
+
+
+def test_a_sites_additions_load_in_jupyterhub(render, idp: IdentityProvider, tmp_path: Path) -> None:
+    """extraConfig snippets run after the bundle's config, in name order, with `custom`;
+    generated service tokens reach the hub from the Secret; the base URL holds throughout."""
+    docs = render("site-admin")
+    hub = run_hub(tmp_path, docs, idp, SITE_SECRETS)
+    assert hub["template_vars"] == {"announcement_login": "Maintenance on Monday"}
+    assert hub["shutdown_on_logout"] is True
+    assert hub["base_url"] == "/jupyter/"
+    service = find(docs, "Service", "-hub")["metadata"]["name"]
+    assert hub["hub_api_url"] == f"http://{service}:8081/jupyter/hub/api"
+    assert hub["callback_url"] == "https://hub.example.org/jupyter/hub/oauth_callback"
+    secret = secret_data(find(docs, "Secret", "-hub"))
+    for name in ("monitoring", "announcements"):
+        generated = secret[f"hub.services.{name}.apiToken"]
+        assert hub["service_tokens"][name] == hashlib.sha256(generated.encode()).hexdigest()
+        assert generated not in hub["log"]
+    assert hub["service_no_confirm"]["announcements"] is True
+    assert hub["roles"]["monitoring"] == ["read:metrics"]
+
+
+@pytest.mark.parametrize(
+    ("snippet", "named"),
+    [
+        (
+            "c.JupyterHub.template_vars = {'x': custom['missing']}",
+            r"hub\.extraConfig\.10-motd' line 1: KeyError",
+        ),
+        ("def broken(:\n    pass", r"hub\.extraConfig\.10-motd' line 1: SyntaxError"),
+    ],
+)
+def test_a_failing_snippet_stops_the_hub_with_its_name(
+    render, idp: IdentityProvider, tmp_path: Path, snippet: str, named: str
+) -> None:
+    docs = render("site-admin")
+    values = hub_values(docs)
+    values["hub"]["extraConfig"]["10-motd"] = snippet
+    secret = find(docs, "Secret", "-hub")
+    secret["data"]["values.yaml"] = base64.b64encode(yaml.safe_dump(values).encode()).decode()
+    with pytest.raises(AssertionError, match=named):
+        run_hub(tmp_path, docs, idp, SITE_SECRETS)

@@ -187,8 +187,11 @@ async def test_hook_is_idempotent(render, make_pod) -> None:
 @pytest.mark.parametrize("version", validation_versions())
 async def test_user_pod_validates(render, make_pod, version: str) -> None:
     """The pod KubeSpawner will create, sidecar included, is a valid v1 Pod (strict)."""
-    for case in ("cern-eos", "tls-ingress", "existing-secrets"):
+    for case in ("cern-eos", "tls-ingress", "existing-secrets", "site-admin"):
         _, pod = await make_pod(hub_values(render(case)), username="marie.curie@example.org")
+        kubernetes_validate.validate(pod, version, strict=True)
+    for profile in ("large", "gpu"):
+        _, pod = await make_pod(hub_values(render("site-admin")), user_options={"profile": profile})
         kubernetes_validate.validate(pod, version, strict=True)
 
 
@@ -218,3 +221,92 @@ def test_quantity(text: str, number: str) -> None:
 def test_bad_quantity_is_named() -> None:
     with pytest.raises(SettingsError, match=r"singleuser\.resources\.limits\.memory"):
         quantity("lots", "singleuser.resources.limits.memory")
+
+
+# -- what a site adds: profiles, volumes, containers -----------------------------------------
+
+
+def assert_cs3_wiring(pod: dict[str, Any], values: dict[str, Any]) -> None:
+    """What every user pod needs, whichever profile made it."""
+    notebook, sidecar = containers(pod)
+    assert sidecar["restartPolicy"] == "Always"
+    for name in (
+        "ServerApp.contents_manager_class",
+        "CS3FileManagerMixin.host",
+        "CS3FileManagerMixin.token_path",
+    ):
+        arg(notebook, name)
+    assert arg(notebook, "CS3FileManagerMixin.host") == values["cs3"]["gateway"]
+    mounts = {m["mountPath"]: m for m in notebook["volumeMounts"]}
+    assert mounts[TOKEN_DIR]["readOnly"] is True
+    assert {"/tmp", values["singleuser"]["homeDir"]} <= set(mounts)
+    volumes = {v["name"] for v in pod["spec"]["volumes"]}
+    assert {m["name"] for m in notebook["volumeMounts"]} <= volumes, "a mount without its volume"
+
+
+async def test_the_default_profile_keeps_the_sites_volumes_and_containers(render, make_pod) -> None:
+    values = hub_values(render("site-admin"))
+    _, pod = await make_pod(values, username="marie", user_options={})
+    assert_cs3_wiring(pod, values)
+    notebook, _ = containers(pod)
+    spec = pod["spec"]
+    mounts = {m["mountPath"]: m for m in notebook["volumeMounts"]}
+    assert mounts["/cvmfs"]["readOnly"] is True
+    (cvmfs,) = [v for v in spec["volumes"] if v["name"] == mounts["/cvmfs"]["name"]]
+    assert cvmfs["csi"]["driver"] == "cvmfs.csi.cern.ch"
+    assert quantity(notebook["resources"]["limits"]["memory"], "m") == quantity("2Gi", "m")
+    # The site's containers, templated for the user; its init container runs before the
+    # token refresher, which is the last init container (the server waits for its token).
+    (shipper,) = [c for c in spec["containers"] if c["name"] == "log-shipper"]
+    assert shipper["args"] == ["--user=marie"]
+    assert [c["name"] for c in spec["initContainers"]] == ["prepare", "token-refresher"]
+    assert notebook["lifecycle"]["postStart"]["exec"]["command"][0] == "sh"
+    assert pod["metadata"]["labels"]["site.example.org/user"] == "marie"
+    assert pod["metadata"]["annotations"]["site.example.org/owner"] == "marie"
+    assert spec["priorityClassName"] == "users"
+    assert spec["dnsConfig"]["options"] == [{"name": "ndots", "value": "2"}]
+
+
+async def test_a_chosen_profile_overrides_resources_and_keeps_the_cs3_wiring(render, make_pod) -> None:
+    values = hub_values(render("site-admin"))
+    _spawner, pod = await make_pod(values, username="marie", user_options={"profile": "large"})
+    assert_cs3_wiring(pod, values)
+    notebook, _ = containers(pod)
+    resources = notebook["resources"]
+    # "8Gi" (a Kubernetes quantity) and KubeSpawner's "4G" both mean powers of 1024.
+    assert quantity(resources["limits"]["memory"], "m") == 8 * 1024**3
+    assert quantity(resources["requests"]["memory"], "m") == 4 * 1024**3
+    assert quantity(resources["limits"]["cpu"], "c") == 4
+    assert pod["spec"]["nodeSelector"] == {"site.example.org/pool": "large"}
+    assert env(notebook)["SITE_PROFILE"] == "large"
+    # The profile's own argument is kept beside the CS3 ones; its volume list replaced the
+    # site's, and the bundle's scratch and token volumes are there all the same.
+    assert arg(notebook, "ServerApp.shutdown_no_activity_timeout") == "7200"
+    mounts = {m["mountPath"] for m in notebook["volumeMounts"]}
+    assert "/scratch" in mounts
+    assert "/cvmfs" not in mounts
+
+
+async def test_a_profile_option_choice_applies(render, make_pod) -> None:
+    values = hub_values(render("site-admin"))
+    _, pod = await make_pod(values, user_options={"profile": "gpu", "image": "plain"})
+    assert_cs3_wiring(pod, values)
+    notebook, _ = containers(pod)
+    assert notebook["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    _, pod = await make_pod(values, user_options={"profile": "gpu"})
+    notebook, _ = containers(pod)
+    assert notebook["image"] == "registry.example.org/site/singleuser-cuda:2026.11"
+
+
+async def test_an_unknown_profile_is_refused(render, make_pod) -> None:
+    values = hub_values(render("site-admin"))
+    with pytest.raises(ValueError, match="No such profile: huge"):
+        await make_pod(values, user_options={"profile": "huge"})
+
+
+@pytest.mark.parametrize("key", ["modify_pod_hook", "profile_list"])
+def test_a_profile_may_not_replace_the_bundles_hooks(render, kubeconfig: Path, key: str) -> None:
+    values = hub_values(render("site-admin"))
+    values["singleuser"]["profileList"][1]["kubespawner_override"][key] = "x"
+    with pytest.raises(SettingsError, match=rf"profileList\[1\].*{key}"):
+        configure_kubespawner(Config(), values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -121,7 +122,9 @@ def test_schema_rejects_misspelt_keys(helm: Helm, key: str, value: Any, named: s
         ("limits.maxUploadSizeMb", "lots", "/limits/maxUploadSizeMb"),
         ("limits.maxCopyFolderSizeMb", -1, "/limits/maxCopyFolderSizeMb"),
         ("cs3.authType", "kerberos", "/cs3/authType"),
-        ("hub.db.type", "postgres", "/hub/db/type"),
+        ("hub.db.type", "oracle", "/hub/db/type"),
+        ("hub.db.type", "postgres", "/hub/db"),
+        ("hub.db", {"type": "mysql", "url": "postgresql://db/hub"}, "/hub/db/url"),
         ("sso.issuer", "auth.example.org", "/sso/issuer"),
         ("singleuser.resources.limits.memory", "2 GB", "/singleuser/resources/limits/memory"),
         ("singleuser.uid", 0, "/singleuser/uid"),
@@ -256,7 +259,8 @@ def secret_strings(docs: list[dict[str, Any]], case: str) -> set[str]:
         if sso.get("clientSecret"):
             found.add(sso["clientSecret"])
         for service in values.get("hub", {}).get("services", {}).values():
-            found.add(service["apiToken"])
+            if service.get("apiToken"):
+                found.add(service["apiToken"])
     return found
 
 
@@ -522,3 +526,106 @@ def test_values_change_restarts_the_hub(helm: Helm) -> None:
 
     assert checksum() == checksum()
     assert checksum() != checksum(**{"limits.maxUploadSizeMb": 7})
+
+
+# -- what a site adds to the hub --------------------------------------------------------------
+
+
+def test_hub_extras_reach_the_hub_pod(render) -> None:
+    docs = render("site-admin")
+    spec = find(docs, "Deployment", "-hub")["spec"]["template"]["spec"]
+    hub = spec["containers"][0]
+    env = {v["name"]: v for v in hub["env"]}
+    assert env["SITE_NAME"]["value"] == "Example"
+    assert env["SITE_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "site-secret", "key": "token"}
+    mounts = {m["mountPath"]: m for m in hub["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes[mounts["/etc/site-ca"]["name"]]["configMap"]["name"] == "site-ca"
+    # Each extra file is mounted alone (subPath) from the files Secret, with its mode.
+    files = find(docs, "Secret", "-hub-files")
+    data = secret_data(files)
+    login = mounts["/usr/local/share/site/login.html"]
+    assert login["subPath"] == "templates-login"
+    assert login["readOnly"] is True
+    assert data["templates-login"].startswith('{% extends "templates/login.html" %}')
+    assert json.loads(data["site-json"]) == {"name": "Example site"}
+    items = {i["key"]: i for i in volumes["files"]["secret"]["items"]}
+    assert items["site-json"]["mode"] == 0o444
+    assert items["templates-login"]["mode"] == 0o440
+    assert volumes["files"]["secret"]["secretName"] == files["metadata"]["name"]
+    assert "extraFiles" not in hub_values(docs)["hub"]
+    # The base URL: probes, the proxy's error page and the derived OAuth URLs follow it.
+    assert hub["startupProbe"]["httpGet"]["path"] == "/jupyter/hub/health"
+    proxy = find(docs, "Deployment", "-proxy")["spec"]["template"]["spec"]["containers"][0]
+    assert any(a.endswith(":8081/jupyter/hub/error") for a in proxy["command"] + proxy.get("args", []))
+    assert find(docs, "Service", "-hub")["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+
+
+def test_service_tokens_are_generated_once_and_read_from_files(render) -> None:
+    docs = render("site-admin")
+    secret = secret_data(find(docs, "Secret", "-hub"))
+    values = hub_values(docs)
+    spec = find(docs, "Deployment", "-hub")["spec"]["template"]["spec"]
+    secret_dir = next(m["mountPath"] for m in spec["containers"][0]["volumeMounts"] if m["name"] == "secret")
+    projected = next(v for v in spec["volumes"] if v["name"] == "secret")["projected"]["sources"][0]["secret"]
+    for name in ("monitoring", "announcements"):
+        key = f"hub.services.{name}.apiToken"
+        assert HEX64.match(secret[key]), key
+        assert values["hub"]["services"][name]["apiTokenFile"] == f"{secret_dir}/{key}"
+        assert {"key": key, "path": key} in projected["items"]
+    assert values["hub"]["services"]["announcements"]["oauth_no_confirm"] is True
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "where"),
+    [
+        ("hub.baseUrl", "/jupyter", "/hub/baseUrl"),
+        ("hub.services.x.oauth_no_confirn", True, "/hub/services/x"),
+        ("hub.extraFiles.f.mountPath", "relative", "/hub/extraFiles/f/mountPath"),
+        ("singleuser.extraVolumes", [{"name": "home", "emptyDir": {}}], "/singleuser/extraVolumes/0/name"),
+        ("singleuser.extraVolumeMounts", [{"name": "x"}], "/singleuser/extraVolumeMounts/0"),
+        ("singleuser.extraContainers", [{"name": "notebook"}], "/singleuser/extraContainers/0/name"),
+        ("singleuser.profileList", [{"slug": "x"}], "/singleuser/profileList/0"),
+        ("singleuser.lifecycleHooks", {"postStrat": {}}, "/singleuser/lifecycleHooks"),
+    ],
+)
+def test_schema_rejects_bad_site_additions(helm: Helm, key: str, value: Any, where: str) -> None:
+    with pytest.raises(HelmError) as err:
+        helm.template(set_values={key: value})
+    assert f"at '{where}'" in str(err.value), str(err.value)
+
+
+def test_schema_keeps_the_bundles_hooks_out_of_profiles(helm: Helm) -> None:
+    profile = {"display_name": "X", "kubespawner_override": {"modify_pod_hook": "x"}}
+    with pytest.raises(HelmError, match="invalid propertyName 'modify_pod_hook'"):
+        helm.template(set_values={"singleuser.profileList": [profile]})
+
+
+def test_a_database_server_with_its_password_and_schema_upgrades(helm: Helm) -> None:
+    db = {
+        "type": "postgres",
+        "url": "postgresql://jupyterhub@db.example.org:5432/jupyterhub",
+        "password": {"name": "hub-db", "key": "pw"},
+        "upgrade": True,
+    }
+    docs = [d for d in helm.template(set_values={"hub.db": db}) if d]
+    assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    values = hub_values(docs)
+    assert values["hub"]["dbUrl"] == db["url"]
+    assert "password" not in yaml.safe_dump(values["hub"]["db"]).replace("password:", "")
+    spec = find(docs, "Deployment", "-hub")["spec"]["template"]["spec"]
+    (upgrade,) = spec["initContainers"]
+    hub = spec["containers"][0]
+    assert upgrade["name"] == "upgrade-db"
+    assert upgrade["command"][:2] == ["jupyterhub", "upgrade-db"]
+    assert upgrade["command"][2] == next(a for a in hub["command"] if a.startswith("--config="))
+    # The same environment and files as the hub, the password from the site's Secret.
+    assert upgrade["env"] == hub["env"]
+    assert upgrade["volumeMounts"] == hub["volumeMounts"]
+    assert upgrade["image"] == hub["image"]
+    password = next(v for v in hub["env"] if v["name"] == "CS3HUB_DB_PASSWORD")
+    assert password["valueFrom"]["secretKeyRef"] == {"name": "hub-db", "key": "pw"}
+    # Without upgrade, no init container.
+    db["upgrade"] = False
+    spec = find(helm.template(set_values={"hub.db": db}), "Deployment", "-hub")["spec"]["template"]["spec"]
+    assert "initContainers" not in spec

@@ -115,6 +115,27 @@ is given (the hub then stops at start with a message naming sso.clientSecret).
 {{- end }}
 {{- end }}
 
+{{/* The chart Secret's key of a service's generated API token. */}}
+{{- define "cs3hub.serviceTokenKey" -}}hub.services.{{ . }}.apiToken{{- end }}
+
+{{/* Services of hub.services without an apiToken of their own: the chart generates one. */}}
+{{- define "cs3hub.generatedServiceTokens" -}}
+{{- $names := list }}
+{{- range $name, $service := .Values.hub.services }}
+{{- if not $service.apiToken }}{{ $names = append $names $name }}{{ end }}
+{{- end }}
+{{- toJson $names }}
+{{- end }}
+
+{{/* The hub's path prefix, "/" or "/jupyter/". */}}
+{{- define "cs3hub.baseUrl" -}}
+{{- $url := .Values.hub.baseUrl | default "/" }}
+{{- if not (and (hasPrefix "/" $url) (hasSuffix "/" $url)) }}
+{{- fail (printf "hub.baseUrl %q must start and end with a slash" $url) }}
+{{- end }}
+{{- $url }}
+{{- end }}
+
 {{/* Paths inside the hub container. */}}
 {{- define "cs3hub.hub.secretDir" -}}/usr/local/etc/jupyterhub/secret{{- end }}
 {{- define "cs3hub.hub.configDir" -}}/usr/local/etc/jupyterhub/config{{- end }}
@@ -139,10 +160,10 @@ the chart knows (in-cluster URLs, the spawner, resolved image tags).
 {{- end }}
 {{- $public := include "cs3hub.publicUrl" . }}
 {{- if and (not $sso.callbackUrl) $public }}
-{{- $_ = set $sso "callbackUrl" (printf "%s/hub/oauth_callback" $public) }}
+{{- $_ = set $sso "callbackUrl" (printf "%s%shub/oauth_callback" $public (include "cs3hub.baseUrl" .)) }}
 {{- end }}
 {{- if and (not $sso.postLogoutRedirectUrl) $public }}
-{{- $_ = set $sso "postLogoutRedirectUrl" (printf "%s/hub/login" $public) }}
+{{- $_ = set $sso "postLogoutRedirectUrl" (printf "%s%shub/login" $public (include "cs3hub.baseUrl" .)) }}
 {{- end }}
 {{- $dbUrl := .Values.hub.db.url }}
 {{- if eq .Values.hub.db.type "sqlite-pvc" }}
@@ -150,6 +171,14 @@ the chart knows (in-cluster URLs, the spawner, resolved image tags).
 {{- else if eq .Values.hub.db.type "sqlite-memory" }}
 {{- $dbUrl = "sqlite://" }}
 {{- end }}
+{{- /* Service tokens the chart generates reach the hub as files, like the client secret. */}}
+{{- range $name, $service := $v.hub.services }}
+{{- if not $service.apiToken }}
+{{- $_ = set $service "apiTokenFile" (printf "%s/%s" (include "cs3hub.hub.secretDir" $) (include "cs3hub.serviceTokenKey" $name)) }}
+{{- end }}
+{{- end }}
+{{- /* The hub mounts its extra files; their contents need not be in its values too. */}}
+{{- $_ = unset $v.hub "extraFiles" }}
 {{- $_ = mergeOverwrite $v.hub (dict
     "bindUrl" "http://:8000"
     "hubBindUrl" "http://:8081"
