@@ -37,6 +37,9 @@ from .uploads import Spool, UploadSpools
 
 MiB = 1024 * 1024
 CONTENTS_API = "cs3_contents_manager.contents_api"
+# Routes the server loads ahead of its own: the strict contents API, and /metrics readable by
+# a hub scrape token (metrics_api).
+SERVER_APIS = (CONTENTS_API, "cs3_contents_manager.metrics_api")
 COPY_PATTERN = re.compile(r"\-Copy\d*\.")
 
 
@@ -196,13 +199,14 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
         install(self)
 
     def _register_contents_api(self) -> None:
-        """Have the server load our stricter contents API (`contents_api`) ahead of its own:
-        the server reads `extra_services` after creating its contents manager, so a site's
-        configuration needs nothing more than this manager's class name."""
+        """Have the server load our stricter contents API (`contents_api`) and `/metrics`
+        (`metrics_api`) ahead of its own: the server reads `extra_services` after creating its
+        contents manager, so a site's configuration needs nothing more than this manager's
+        class name."""
         server = self.parent
         services = getattr(server, "extra_services", None)
-        if server is not None and services is not None and CONTENTS_API not in services:
-            server.extra_services = [*services, CONTENTS_API]
+        if server is not None and services is not None:
+            server.extra_services = [*services, *(api for api in SERVER_APIS if api not in services)]
 
     # -- locks held by other applications --------------------------------------------------
 

@@ -53,6 +53,19 @@ services = [
     for name, spec in get_value("hub.services", {}).items()
 ]
 extra_roles = list(get_value("hub.loadRoles", []))
+# Prometheus: the `metrics` service's token reads /hub/metrics and the user servers' /metrics
+# (their handler admits read:metrics), and nothing else.
+if get_value("metrics.enabled", False):
+    if "metrics" not in {service["name"] for service in services}:
+        raise SettingsError("metrics.enabled needs the service hub.services.metrics and its token")
+    extra_roles.append(
+        {
+            "name": "metrics",
+            "description": "Prometheus: read the hub's and the user servers' metrics",
+            "scopes": ["read:metrics"],
+            "services": ["metrics"],
+        }
+    )
 culler = culler_service(values)
 if culler is not None:
     services.append(culler[0])

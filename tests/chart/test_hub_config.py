@@ -250,6 +250,9 @@ def test_a_sites_additions_load_in_jupyterhub(render, idp: IdentityProvider, tmp
         assert generated not in hub["log"]
     assert hub["service_no_confirm"]["announcements"] is True
     assert hub["roles"]["monitoring"] == ["read:metrics"]
+    # metrics.enabled: the scrape service holds read:metrics and nothing more.
+    assert hub["roles"]["metrics"] == ["read:metrics"]
+    assert "metrics" in hub["service_tokens"]
 
 
 @pytest.mark.parametrize(

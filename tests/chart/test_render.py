@@ -629,3 +629,19 @@ def test_a_database_server_with_its_password_and_schema_upgrades(helm: Helm) -> 
     db["upgrade"] = False
     spec = find(helm.template(set_values={"hub.db": db}), "Deployment", "-hub")["spec"]["template"]["spec"]
     assert "initContainers" not in spec
+
+
+def test_metrics_scrape_token_and_network_policies(render) -> None:
+    docs = render("site-admin")
+    secret = secret_data(find(docs, "Secret", "-hub"))
+    assert HEX64.match(secret["hub.services.metrics.apiToken"])
+    assert "apiTokenFile" in hub_values(docs)["hub"]["services"]["metrics"]
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    for suffix, port in (("-hub", 8081), ("-singleuser", 8888)):
+        policy = find(docs, "NetworkPolicy", suffix)
+        rules = [r for r in policy["spec"]["ingress"] if peer in r["from"]]
+        assert [r["ports"] for r in rules] == [[{"port": port, "protocol": "TCP"}]], suffix
+    # Off by default: no scrape service, no token, no extra ingress.
+    default = render("cern-eos")
+    assert "hub.services.metrics.apiToken" not in secret_data(find(default, "Secret", "-hub"))
+    assert "metrics" not in hub_values(default)["hub"]["services"]

@@ -167,19 +167,24 @@ def running_stack(
         hub.reva_gateway = reva.gateway
         hub.client_id = client.client_id
         hub.client_secret = client.client_secret
+        extra = dict(extra_values or {})
+        # A test's own hub settings: its services beside the admin service of the tests.
+        hub_extra = dict(extra.pop("hub", {}))
         hub.extra_values = {
             "hub": {
-                "services": {"e2e": {"apiTokenFile": str(token_file)}},
+                **hub_extra,
+                "services": {"e2e": {"apiTokenFile": str(token_file)}, **hub_extra.get("services", {})},
                 "loadRoles": [
                     {
                         "name": "e2e-admin",
                         "scopes": ["admin:users", "admin:servers", "admin:auth_state", "tokens"],
                         "services": ["e2e"],
-                    }
+                    },
+                    *hub_extra.get("loadRoles", []),
                 ],
             },
             "sso": dict(sso or {}),
-            **(extra_values or {}),
+            **extra,
         }
         hub.start()
         yield Stack(work, idp, reva, hub, admin_token)

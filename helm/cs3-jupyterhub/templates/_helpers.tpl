@@ -118,10 +118,19 @@ is given (the hub then stops at start with a message naming sso.clientSecret).
 {{/* The chart Secret's key of a service's generated API token. */}}
 {{- define "cs3hub.serviceTokenKey" -}}hub.services.{{ . }}.apiToken{{- end }}
 
-{{/* Services of hub.services without an apiToken of their own: the chart generates one. */}}
+{{/* hub.services, plus the scrape service `metrics` with metrics.enabled. */}}
+{{- define "cs3hub.services" -}}
+{{- $services := deepCopy .Values.hub.services }}
+{{- if and .Values.metrics.enabled (not (hasKey $services "metrics")) }}
+{{- $_ := set $services "metrics" dict }}
+{{- end }}
+{{- toJson $services }}
+{{- end }}
+
+{{/* Services without an apiToken of their own: the chart generates one. */}}
 {{- define "cs3hub.generatedServiceTokens" -}}
 {{- $names := list }}
-{{- range $name, $service := .Values.hub.services }}
+{{- range $name, $service := include "cs3hub.services" . | fromJson }}
 {{- if not $service.apiToken }}{{ $names = append $names $name }}{{ end }}
 {{- end }}
 {{- toJson $names }}
@@ -172,6 +181,7 @@ the chart knows (in-cluster URLs, the spawner, resolved image tags).
 {{- $dbUrl = "sqlite://" }}
 {{- end }}
 {{- /* Service tokens the chart generates reach the hub as files, like the client secret. */}}
+{{- $_ = set $v.hub "services" (include "cs3hub.services" . | fromJson) }}
 {{- range $name, $service := $v.hub.services }}
 {{- if not $service.apiToken }}
 {{- $_ = set $service "apiTokenFile" (printf "%s/%s" (include "cs3hub.hub.secretDir" $) (include "cs3hub.serviceTokenKey" $name)) }}
