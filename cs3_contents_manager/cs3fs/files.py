@@ -137,20 +137,24 @@ class RangeReader:
             self._pending = await self._next()
             if not self._pending:
                 return b""
-        self._pending = self._pending[start - self._position :]
-        self._position = start
+        if start > self._position:
+            self._pending = self._pending[start - self._position :]
+            self._position = start
+        # Pieces joined once at the end: one copy of the bytes, not one per chunk.
         wanted = end - start
-        out = bytearray()
-        while len(out) < wanted:
+        pieces: list[bytes] = []
+        have = 0
+        while have < wanted:
             if not self._pending:
                 self._pending = await self._next()
                 if not self._pending:
                     break
-            take = self._pending[: wanted - len(out)]
-            out += take
+            take = self._pending if len(self._pending) <= wanted - have else self._pending[: wanted - have]
+            pieces.append(take)
+            have += len(take)
             self._pending = self._pending[len(take) :]
             self._position += len(take)
-        return bytes(out)
+        return b"".join(pieces)
 
     async def close(self) -> None:
         stack, self._stack, self._chunks = self._stack, None, None

@@ -490,8 +490,10 @@ class CS3FileSystem(AsyncFileSystem):
             raise IsADirectoryError(errno.EISDIR, "Is a folder", f"cs3://{name}")
         size = int(info.size)
         if start is None and end is None:
+            # The chunks as received, joined once: one copy of the file in memory.
             try:
-                return bytes(await self.storage.read(cs3_path, size))
+                async with self.storage.download(cs3_path) as chunks:
+                    return b"".join([chunk async for chunk in chunks])
             except errors.CS3Error as err:
                 raise oserror(err, name) from None
         first = 0 if start is None else (max(size + start, 0) if start < 0 else min(start, size))

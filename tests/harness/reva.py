@@ -110,6 +110,11 @@ class Revad(ManagedProcess):
         return f"http://{self.host}:{self.http_port}"
 
     @property
+    def webdav_url(self) -> str:
+        """reva's WebDAV endpoint (ocdav): the user's home, with HTTP basic auth."""
+        return f"{self.http_url}/remote.php/webdav"
+
+    @property
     def storage_root(self) -> Path:
         return self.workdir / "storage"
 
