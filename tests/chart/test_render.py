@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -14,12 +15,14 @@ from kubernetes_validate.utils import SchemaNotFoundError
 from hub_config.spawner import server_args
 from tests.harness.helm import CHART, Helm, HelmError
 
+from . import gateway_api
 from .chart import (
     CASES,
     NAMESPACE,
     RELEASE,
     VALUES_FILES,
     chart_kube_versions,
+    copy,
     find,
     hub_values,
     minor,
@@ -79,6 +82,9 @@ def test_manifests_validate_strict(render, case: str, version: str) -> None:
     whose schema is unknown fails too (it would not be checked)."""
     docs = render(case, kube_version=version)
     for doc in docs:
+        if doc["apiVersion"].startswith("gateway.networking.k8s.io/"):
+            gateway_api.validate(doc)
+            continue
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except SchemaNotFoundError as err:
@@ -645,3 +651,28 @@ def test_metrics_scrape_token_and_network_policies(render) -> None:
     default = render("cern-eos")
     assert "hub.services.metrics.apiToken" not in secret_data(find(default, "Secret", "-hub"))
     assert "metrics" not in hub_values(default)["hub"]["services"]
+
+
+def test_http_route_to_the_proxy(render) -> None:
+    docs = render("site-admin")
+    route = find(docs, "HTTPRoute")
+    proxy = find(docs, "Service", "-proxy-public")
+    gateway_api.validate(route)
+    assert route["spec"]["parentRefs"] == [
+        {"name": "site-gateway", "namespace": "gateways", "sectionName": "https"}
+    ]
+    assert route["spec"]["hostnames"] == ["hub.example.org"]
+    (rule,) = route["spec"]["rules"]
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/jupyter/"}}]
+    port = proxy["spec"]["ports"][0]["port"]
+    assert rule["backendRefs"] == [{"name": proxy["metadata"]["name"], "port": port}]
+    # The CRD's schema catches what the chart's own schema would let through.
+    broken = copy(route)
+    broken["spec"]["rules"][0]["matches"][0]["path"]["type"] = "Prefix"
+    with pytest.raises(jsonschema.ValidationError):
+        gateway_api.validate(broken)
+
+
+def test_http_route_needs_its_gateway(helm: Helm) -> None:
+    with pytest.raises(HelmError, match=r"httpRoute\.parentRefs must name the Gateway"):
+        helm.template(set_values={"httpRoute.enabled": True})
