@@ -192,7 +192,7 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
         """Inside a Jupyter server, give its kernels `cs3://` with this manager's storage,
         login and root (cs3fs.kernels), so notebooks read their files with no setup."""
         server = self.parent
-        if server is None or not hasattr(server, "session_manager_class"):
+        if server is None or not server.has_trait("session_manager_class"):
             return
         from .cs3fs.kernels import install
 

@@ -15,6 +15,7 @@ file changes only when the new one is complete, as with s3fs.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import tempfile
@@ -179,8 +180,27 @@ class CS3ReadFile(AbstractBufferedFile):
 
     def close(self) -> None:
         if not self.closed:
-            sync(self.fs.loop, self.reader.close)
+            self._close_reader()
         super().close()
+
+    def _close_reader(self) -> None:
+        """End the stream, also when the file is garbage-collected on fsspec's own loop
+        thread (where a blocking call would deadlock) or after that loop stopped."""
+        loop = self.fs.loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and running is loop:
+            task = loop.create_task(self.reader.close())
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+        elif loop is not None and loop.is_running():
+            sync(loop, self.reader.close)
+
+
+# Stream closes scheduled from the loop itself, kept alive until they finish.
+_closing: set[asyncio.Task[None]] = set()
 
 
 class CS3WriteFile(AbstractBufferedFile):

@@ -32,15 +32,25 @@ def install(manager: Any) -> None:
     export its storage settings to the server's environment (which kernels inherit) and use
     CS3SessionManager unless the site configured a session manager of its own."""
     server = manager.parent
-    settings = kernel_settings(manager)
-    if settings is None:
-        manager.log.info(
-            "cs3:// in kernels is off: the storage login is a client_secret, not a token_path "
-            "a kernel could read"
-        )
+    try:
+        settings = kernel_settings(manager)
+    except ValueError as err:
+        # A root_path the manager cannot fill either: its own requests say so to the user.
+        manager.log.warning("cs3:// in kernels is off: %s", err)
     else:
-        export(settings)
-    current = getattr(server, "session_manager_class", None)
+        if settings is None:
+            manager.log.info(
+                "cs3:// in kernels is off: the storage login is a client_secret, not a "
+                "token_path a kernel could read"
+            )
+        else:
+            export(settings)
+    try:
+        current = server.session_manager_class
+    except AttributeError:
+        # Its default depends on the gateway settings, which a server that is not
+        # initialized yet does not have: leave the choice to the server.
+        return
     if current is SessionManager:
         server.session_manager_class = CS3SessionManager
     elif current is not None and not (isinstance(current, type) and issubclass(current, CS3SessionManager)):
