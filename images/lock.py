@@ -49,8 +49,9 @@ def image_requirements() -> dict[str, list[str]]:
     return {
         # The hub: hub_config with JupyterHub, oauthenticator and KubeSpawner.
         "hub": deps + extras["hub"],
-        # The user server: the contents manager, JupyterLab and `jupyterhub-singleuser`.
-        "singleuser": deps + extras["lab"] + [pick(extras["hub"], "jupyterhub")],
+        # The user server: the contents manager, JupyterLab, `jupyterhub-singleuser`, and
+        # pandas with pyarrow, so that notebooks read cs3:// files with nothing to install.
+        "singleuser": deps + extras["lab"] + extras["kernel"] + [pick(extras["hub"], "jupyterhub")],
         # The sidecar needs only httpx; the project goes in with --no-deps.
         "token-refresher": [pick(deps, "httpx")],
     }
