@@ -111,8 +111,6 @@ class CS3FileSystem(AsyncFileSystem):
 
     protocol = "cs3"
     root_marker = ""
-    # Files are written in one upload on close; a transaction defers that to its end.
-    async_impl = True
 
     def __init__(
         self,

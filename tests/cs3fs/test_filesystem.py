@@ -189,3 +189,26 @@ def test_relative_paths_start_at_the_notebooks_folder(
 def test_unconfigured_filesystem_says_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="FSSPEC_CS3"):
         fsspec.filesystem("cs3", skip_instance_cache=True)
+
+
+def test_files_of_a_transaction_are_stored_when_it_ends(fs: CS3FileSystem, folder: str) -> None:
+    with fs.transaction:
+        with fs.open(f"~/{folder}/one.csv", "wb") as out:
+            out.write(b"1\n")
+        with fs.open(f"~/{folder}/two.csv", "wb") as out:
+            out.write(b"2\n" * 3_000_000)  # spooled: larger than a block
+        assert not fs.exists(f"~/{folder}/one.csv")
+        assert not fs.exists(f"~/{folder}/two.csv")
+    assert fs.cat(f"~/{folder}/one.csv") == b"1\n"
+    assert fs.cat(f"~/{folder}/two.csv") == b"2\n" * 3_000_000
+
+
+def test_rmdir_removes_only_empty_folders(fs: CS3FileSystem, folder: str) -> None:
+    fs.makedirs(f"~/{folder}/full/empty")
+    fs.pipe(f"~/{folder}/full/x.txt", b"x")
+    fs.rmdir(f"~/{folder}/full/empty")
+    assert not fs.exists(f"~/{folder}/full/empty")
+    with pytest.raises(OSError, match="not empty"):
+        fs.rmdir(f"~/{folder}/full")
+    with pytest.raises(NotADirectoryError):
+        fs.rmdir(f"~/{folder}/full/x.txt")
