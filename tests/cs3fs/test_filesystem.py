@@ -212,3 +212,21 @@ def test_rmdir_removes_only_empty_folders(fs: CS3FileSystem, folder: str) -> Non
         fs.rmdir(f"~/{folder}/full")
     with pytest.raises(NotADirectoryError):
         fs.rmdir(f"~/{folder}/full/x.txt")
+
+
+def test_many_ranges_of_several_files_at_once(fs: CS3FileSystem, folder: str) -> None:
+    files = {f"~/{folder}/chunk-{i}.bin": os.urandom(2 * 1024 * 1024 + i) for i in range(2)}
+    fs.pipe(files)
+    wanted = []
+    for offset in (1_900_000, 10, 700_000, 0, 2_000_000):
+        for path in files:
+            wanted.append((path, offset, offset + 4096))
+    wanted.append((f"~/{folder}/chunk-0.bin", -100, None))
+    wanted.append((f"~/{folder}/missing.bin", 0, 10))
+    paths, starts, ends = (list(column) for column in zip(*wanted, strict=True))
+    got = fs.cat_ranges(paths, starts, ends)
+    for (path, start, end), data in zip(wanted[:-1], got[:-1], strict=True):
+        assert data == files[path][start:end]
+    assert isinstance(got[-1], FileNotFoundError)
+    with pytest.raises(FileNotFoundError):
+        fs.cat_ranges(paths, starts, ends, on_error="raise")
