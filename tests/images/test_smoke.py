@@ -19,7 +19,8 @@ image a matter of seconds. Then, on one private docker network:
   chart's pods.
 
 The test process uploads a file to reva over CS3 and sees it listed by the server's contents
-API; files saved through that API are read back from reva over CS3. Finally a real JupyterHub
+API; files saved through that API are read back from reva over CS3; a kernel of a notebook
+reads the CSV beside it with `pd.read_csv("cs3://data.csv")`. Finally a real JupyterHub
 starts from the hub image's own command behind the proxy image (the stand-in serves the
 discovery document its authenticator needs; nobody logs in).
 
@@ -325,6 +326,41 @@ def test_saves_through_the_server_land_in_reva(pod: Pod) -> None:
     stored = json.loads(pod.client.download(f"{pod.home}/{nb_name}"))
     source = stored["cells"][0]["source"]
     assert ("".join(source) if isinstance(source, list) else source) == "1 + 1"
+
+
+async def test_a_kernel_in_the_image_reads_the_csv_next_to_its_notebook(pod: Pod) -> None:
+    """The documented one-liner in the image as the chart runs it: pandas is there, and
+    cs3:// finds reva, the token file and the notebook's folder with nothing configured."""
+    from tests.contents.test_server import execute
+
+    folder = f"kernel-{secrets.token_hex(4)}"
+    notebook = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    with pod.api() as api:
+        assert api.put(f"api/contents/{folder}", json={"type": "directory"}).status_code == 201
+        pod.client.upload(f"{pod.home}/{folder}/data.csv", b"city,visitors\nGeneva,3\nZurich,5\n")
+        saved = api.put(
+            f"api/contents/{folder}/analysis.ipynb", json={"type": "notebook", "content": notebook}
+        )
+        assert saved.status_code == 201, saved.text
+        res = api.post(
+            "api/sessions",
+            json={
+                "path": f"{folder}/analysis.ipynb",
+                "name": "analysis.ipynb",
+                "type": "notebook",
+                "kernel": {"name": "python3"},
+            },
+        )
+        assert res.status_code == 201, res.text
+        session = res.json()
+        try:
+            ws_url = pod.lab_url.replace("http", "ws") + f"api/kernels/{session['kernel']['id']}/channels"
+            headers = {"Authorization": f"token {pod.user_token}"}
+            code = 'import pandas as pd; print(pd.read_csv("cs3://data.csv")["visitors"].sum())'
+            printed = await execute(ws_url, headers, code, timeout=120)
+        finally:
+            api.delete(f"api/sessions/{session['id']}")
+    assert printed.strip() == "8"
 
 
 def test_hub_image_starts_jupyterhub_behind_the_proxy_image(pod: Pod, tmp_path: Path) -> None:
