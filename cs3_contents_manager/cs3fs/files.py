@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from fsspec.asyn import sync
+from fsspec.asyn import AbstractAsyncStreamedFile, sync
 from fsspec.spec import AbstractBufferedFile
 
 from ..cs3 import errors
@@ -199,6 +199,23 @@ class CS3ReadFile(AbstractBufferedFile):
             sync(loop, self.reader.close)
 
 
+class CS3AsyncReadFile(AbstractAsyncStreamedFile):
+    """`await fs.open_async(path)`: reads for code that runs on its own event loop."""
+
+    def __init__(self, fs: CS3FileSystem, name: str, cs3_path: str, info: ResourceInfo) -> None:
+        self.reader = RangeReader(fs, name, cs3_path, info)
+        self._details = fs._entry(name, info)
+        super().__init__(fs, name, mode="rb", size=int(info.size), cache_type="none")
+
+    async def _fetch_range(self, start: int, end: int) -> bytes:
+        return await self.reader.read(start, end)
+
+    async def close(self) -> None:
+        if not self.closed:
+            await self.reader.close()
+            self.closed = True
+
+
 # Stream closes scheduled from the loop itself, kept alive until they finish.
 _closing: set[asyncio.Task[None]] = set()
 
@@ -270,4 +287,4 @@ class CS3WriteFile(AbstractBufferedFile):
         self._last = b""
 
 
-__all__ = ["PIECE", "CS3ReadFile", "CS3WriteFile", "RangeReader"]
+__all__ = ["PIECE", "CS3AsyncReadFile", "CS3ReadFile", "CS3WriteFile", "RangeReader"]

@@ -617,6 +617,18 @@ class CS3FileSystem(AsyncFileSystem):
             if os.path.exists(temp):  # noqa: ASYNC240 - one stat of a local path
                 os.unlink(temp)
 
+    async def open_async(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        """A file to read with `await f.read(n)` (writing: use `_pipe_file`, one upload)."""
+        from .files import CS3AsyncReadFile
+
+        if mode != "rb":
+            raise NotImplementedError("open_async reads only; write whole files with _pipe_file")
+        name, cs3_path = await self.locate(path)
+        info = await self.stat(name, cs3_path)
+        if info.type == CONTAINER:
+            raise IsADirectoryError(errno.EISDIR, "Is a folder", f"cs3://{name}")
+        return CS3AsyncReadFile(self, name, cs3_path, info)
+
     def _open(
         self,
         path: str,

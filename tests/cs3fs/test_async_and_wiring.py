@@ -34,6 +34,11 @@ async def test_asynchronous_use_on_the_callers_loop(
         assert [e["name"] for e in await fs._ls(f"~/{folder}")] == [f"/~/{folder}/async.txt"]
         with pytest.raises(FileNotFoundError):
             await fs._info(f"~/{folder}/none.txt")
+        f = await fs.open_async(f"~/{folder}/async.txt")
+        async with f:
+            assert await f.read(3) == b"awa"
+            f.seek(1)
+            assert await f.read() == b"waited"
     finally:
         await fs.close_session()
 
