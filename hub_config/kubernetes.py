@@ -21,6 +21,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from slugify import slugify
+
 from hub_config.spawner import TOKEN_FILE, server_args
 from hub_config.values import SettingsError, get_value
 
@@ -201,6 +203,7 @@ def configure_kubespawner(c: Any, values: dict[str, Any]) -> None:
     profiles = profile_list(singleuser.get("profileList") or [])
     if profiles:
         spawner.profile_list = profiles
+    spawner.pre_spawn_hook = ForgetRemovedChoices(profiles)
     spawner.modify_pod_hook = UserPodGuarantees(values, scratch_limit, home)
 
 
@@ -221,6 +224,8 @@ def profile_list(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not profile.get("display_name"):
             raise SettingsError(f"hub setting {where!r} needs a display_name")
         profile = dict(profile)
+        # KubeSpawner's own default slug, needed here to recognise remembered choices.
+        profile.setdefault("slug", slugify(profile["display_name"]))
         profile["kubespawner_override"] = _override(profile.get("kubespawner_override") or {}, where)
         options = {}
         for name, option in (profile.get("profile_options") or {}).items():
@@ -239,6 +244,40 @@ def profile_list(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
             profile["profile_options"] = options
         result.append(profile)
     return result
+
+
+class ForgetRemovedChoices:
+    """KubeSpawner's `pre_spawn_hook`: a server started again without a form (the hub's home
+    page, a link to /user/<name>/) gets the options of its last start, and KubeSpawner refuses
+    to start one whose profile or choice the site has since removed, for as long as it stays
+    removed. Such a choice is dropped here, so the default applies, and the log says so."""
+
+    def __init__(self, profiles: list[dict[str, Any]]) -> None:
+        self.profiles = {profile["slug"]: profile for profile in profiles}
+
+    def __call__(self, spawner: Any) -> None:
+        options = dict(spawner.user_options or {})
+        chosen = options.get("profile")
+        if not chosen:
+            return
+        profile = self.profiles.get(chosen)
+        if profile is None:
+            spawner.log.warning(
+                "Profile %r no longer exists: %s starts with the default", chosen, spawner._log_name
+            )
+            spawner.user_options = {}
+            return
+        for name, option in (profile.get("profile_options") or {}).items():
+            choice = options.get(name)
+            if choice and choice not in (option.get("choices") or {}):
+                spawner.log.warning(
+                    "Choice %r of %r no longer exists: %s starts with the default",
+                    choice,
+                    name,
+                    spawner._log_name,
+                )
+                del options[name]
+        spawner.user_options = options
 
 
 def _override(override: dict[str, Any], where: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Load the hub configuration as the chart's hub container does, in a real JupyterHub, and
 print what it set up as JSON (run by test_hub_config.py in a child process):
 
-    python -m tests.chart.hub_probe CONFIG_FILE DB_FILE USER
+    python -m tests.chart.hub_probe CONFIG_FILE DB_FILE|- USER
 
 The environment is the container's (CS3HUB_VALUES, JUPYTERHUB_CRYPT_KEY, JPY_COOKIE_SECRET,
 CONFIGPROXY_AUTH_TOKEN) plus a KUBECONFIG naming an unreachable cluster: nothing talks to
@@ -27,8 +27,12 @@ async def probe(config: str, db: str, username: str) -> dict[str, Any]:
     from kubernetes_asyncio.client import ApiClient
 
     app = JupyterHub()
-    # The database path is the only deviation from the container (its volume is not here).
-    await app.initialize([f"--config={config}", f"--JupyterHub.db_url=sqlite:///{db}"])
+    # The database path is the only deviation from the container (its volume is not here);
+    # "-" keeps the configured database (a server the test started).
+    argv = [f"--config={config}"]
+    if db != "-":
+        argv.append(f"--JupyterHub.db_url=sqlite:///{db}")
+    await app.initialize(argv)
     orm_user = orm.User(name=username)
     app.db.add(orm_user)
     app.db.commit()

@@ -42,3 +42,9 @@ def test_a_password_for_sqlite_or_a_bad_url_is_named() -> None:
         database_url("sqlite:///hub.sqlite", "x")
     with pytest.raises(SettingsError, match=r"hub\.db\.url"):
         database_url("db.example.org/hub", "x")
+
+
+def test_mysql_without_a_driver_gets_the_images_own() -> None:
+    assert make_url(database_url("mysql://hub@db/hub", "")).drivername == "mysql+pymysql"
+    assert make_url(database_url("mysql://hub@db/hub", "pw")).password == "pw"
+    assert make_url(database_url("mysql+pymysql://hub@db/hub", "")).drivername == "mysql+pymysql"

@@ -14,17 +14,21 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 import yaml
 
+from hub_config.database import database_url
 from hub_config.handlers import SCOPE
+from tests.harness.databases import Database, MariaDB, Postgres, missing_servers
 from tests.harness.idp import IdentityProvider, start_idp
 from tests.harness.reva import REPO
 
-from .chart import KUBECONFIG, NAMESPACE, copy, find, hub_values, render_cached, secret_data
+from .chart import CASES, KUBECONFIG, NAMESPACE, copy, find, hub_values, render_cached, secret_data
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +51,16 @@ def env_of(container: dict[str, Any], secrets: dict[str, dict[str, str]]) -> dic
 
 
 def run_hub(
-    tmp_path: Path, docs: list[dict[str, Any]], idp: IdentityProvider, extra_secrets: dict[str, Any]
+    tmp_path: Path,
+    docs: list[dict[str, Any]],
+    idp: IdentityProvider,
+    extra_secrets: dict[str, Any],
+    command: list[str] | None = None,
+    keep_database: bool = False,
 ) -> dict[str, Any]:
-    """Lay out the hub container's files under tmp_path and run the probe in a child."""
+    """Lay out the hub container's files under tmp_path and run the probe in a child, on a
+    SQLite file there or, with `keep_database`, on the configured database, after `command`
+    (e.g. upgrade-db) if given."""
     chart_secret = find(docs, "Secret", "-hub")
     secrets = {chart_secret["metadata"]["name"]: secret_data(chart_secret), **extra_secrets}
     deployment = find(docs, "Deployment", "-hub")
@@ -89,13 +100,25 @@ def run_hub(
         "KUBECONFIG": str(tmp_path / "kubeconfig"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
+    if command is not None:
+        before = subprocess.run(
+            [*command, f"--config={config_file}"],
+            cwd=tmp_path,
+            env=child_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert before.returncode == 0, f"{command} failed ({before.returncode}):\n{before.stderr[-4000:]}"
+    database = "-" if keep_database else str(tmp_path / "hub.sqlite")
     proc = subprocess.run(
         [
             sys.executable,
             "-m",
             "tests.chart.hub_probe",
             config_file,
-            str(tmp_path / "hub.sqlite"),
+            database,
             "einstein",
         ],
         cwd=tmp_path,
@@ -275,3 +298,62 @@ def test_a_failing_snippet_stops_the_hub_with_its_name(
     secret["data"]["values.yaml"] = base64.b64encode(yaml.safe_dump(values).encode()).decode()
     with pytest.raises(AssertionError, match=named):
         run_hub(tmp_path, docs, idp, SITE_SECRETS)
+
+
+# -- the hub on a database server ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["postgres", "mysql"])
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    missing = missing_servers()
+    if missing:
+        pytest.fail(f"the database servers are missing: {missing}", pytrace=False)
+    kind = {"postgres": Postgres, "mysql": MariaDB}[request.param]
+    server = kind(tmp_path_factory.mktemp(request.param), kind=request.param)
+    server.start()
+    yield server
+    server.stop()
+
+
+def database_values(helm: Any, database: Database) -> list[dict[str, Any]]:
+    db = {
+        "type": database.kind,
+        "url": database.url,
+        "password": {"name": "hub-db", "key": "password"},
+        "upgrade": True,
+    }
+    return [d for d in helm.template(values_files=CASES["cern-eos"], set_values={"hub.db": db}) if d]
+
+
+def test_the_hub_runs_on_the_sites_database_server(
+    helm: Any, database: Database, idp: IdentityProvider, tmp_path: Path
+) -> None:
+    """The init container's `jupyterhub upgrade-db`, then the hub itself, on a real server with
+    the password from the site's Secret; the password is in no log."""
+    docs = database_values(helm, database)
+    (init,) = find(docs, "Deployment", "-hub")["spec"]["template"]["spec"]["initContainers"]
+    upgrade = [sys.executable, "-m", "jupyterhub", *init["command"][1:2]]
+    secrets = {"hub-db": {"password": database.password}}
+    hub = run_hub(tmp_path, docs, idp, secrets, command=upgrade, keep_database=True)
+    assert hub["spawner_class"] == "kubespawner.spawner.KubeSpawner"
+    assert database.password not in hub["log"]
+    engine = sqlalchemy.create_engine(database_url(database.url, database.password))
+    with engine.connect() as conn:
+        users = [row[0] for row in conn.execute(sqlalchemy.text("SELECT name FROM users"))]
+        revision = conn.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+    engine.dispose()
+    assert "einstein" in users
+    assert revision, "upgrade-db stamped no schema revision"
+
+
+def test_a_wrong_database_password_stops_the_hub_without_showing_it(
+    helm: Any, database: Database, idp: IdentityProvider, tmp_path: Path
+) -> None:
+    docs = database_values(helm, database)
+    wrong = "not-" + database.password
+    with pytest.raises(AssertionError) as err:
+        run_hub(tmp_path, docs, idp, {"hub-db": {"password": wrong}}, keep_database=True)
+    message = str(err.value)
+    assert "did not load" in message
+    assert wrong not in message
+    assert database.password not in message

@@ -310,3 +310,26 @@ def test_a_profile_may_not_replace_the_bundles_hooks(render, kubeconfig: Path, k
     values["singleuser"]["profileList"][1]["kubespawner_override"][key] = "x"
     with pytest.raises(SettingsError, match=rf"profileList\[1\].*{key}"):
         configure_kubespawner(Config(), values)
+
+
+async def test_a_removed_profile_or_choice_falls_back_to_the_default(render, make_pod) -> None:
+    """JupyterHub starts a server again with its last options; once the site has removed the
+    profile they name, the server still starts, with the default."""
+    values = hub_values(render("site-admin"))
+    spawner, _ = await make_pod(values)
+    for remembered, expected in (
+        ({"profile": "huge"}, {}),
+        ({"profile": "gpu", "image": "removed"}, {"profile": "gpu"}),
+        ({"profile": "gpu", "image": "plain"}, {"profile": "gpu", "image": "plain"}),
+    ):
+        spawner.user_options = dict(remembered)
+        spawner.pre_spawn_hook(spawner)
+        assert spawner.user_options == expected
+        await spawner.load_user_options()
+    # With no profiles left at all, a remembered one is dropped as well.
+    values["singleuser"]["profileList"] = []
+    spawner, _ = await make_pod(values)
+    spawner.user_options = {"profile": "large"}
+    spawner.pre_spawn_hook(spawner)
+    await spawner.load_user_options()
+    assert spawner.user_options == {}

@@ -40,6 +40,8 @@ test_packages=(
     "runc /usr/sbin/runc"        # the test cluster's container runtime (tests/cluster)
     "iptables iptables"          # ... whose kube-proxy and CNI plugins write iptables rules
     "ipset /usr/sbin/ipset"      # ... and whose NetworkPolicy enforcer (kube-router) ipsets
+    "postgresql /usr/bin/pg_lsclusters" # the hub on a database server (tests/chart/test_database.py)
+    "mariadb-server /usr/sbin/mariadbd" # ... and on MySQL's kind
 )
 case $subset in
     run) entries=("${run_packages[@]}") ;;
