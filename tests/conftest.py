@@ -121,6 +121,20 @@ async def stored_containing(server: Any, user: str, path: str, needle: str, time
     raise AssertionError(f"{path} in reva never contained {needle!r}: {seen[:300]}")
 
 
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def metric_samples(text: str) -> Samples:
+    """Prometheus' text format as {(sample name, labels): value}, parsed by its own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 @pytest.fixture
 async def einstein(reva: Revad) -> AsyncIterator[CS3Storage]:
     storage = storage_for(reva, "einstein")

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -28,66 +26,16 @@ from tests.harness.browser import (
     screenshot_on_failure,
     sso_login,
 )
-from tests.harness.hub import hub_login
 from token_refresher.schedule import LAPSED_RETRY_MAX
 
 from .cluster import Cluster
-from .release import NAMESPACE, RELEASE, Release, image, import_project_images
-from .site import IDP_IP, REVA_IP, TOKEN_TTL, Site, start_site
+from .hub_api import ADMIN_VALUES, admin, login, running_server, wait_for_server
+from .release import NAMESPACE, RELEASE, Release
+from .site import IDP_IP, REVA_IP, TOKEN_TTL
 
 pytestmark = pytest.mark.timeout(1200)
 
-ADMIN_TOKEN = secrets.token_hex(24)
-# A service of the hub holding what the tests need to watch users and their servers.
-ADMIN_VALUES: dict[str, Any] = {
-    "hub": {
-        "services": {"cluster-tests": {"apiToken": ADMIN_TOKEN}},
-        "loadRoles": [
-            {
-                "name": "cluster-tests",
-                "scopes": ["admin:users", "admin:servers", "tokens"],
-                "services": ["cluster-tests"],
-            }
-        ],
-    }
-}
 USER = "einstein"
-
-
-@pytest.fixture(scope="module")
-def images(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, int]:
-    """The project's images and the site's reva image, built and imported into containerd."""
-    return import_project_images(cluster, tmp_path_factory.mktemp("images"))
-
-
-@pytest.fixture(scope="module")
-def site(
-    cluster: Cluster, images: dict[str, int], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Site]:
-    started = time.monotonic()
-    try:
-        site = start_site(cluster, tmp_path_factory.mktemp("site"), image("proxy"), image("test-reva"))
-    except Exception as err:
-        raise AssertionError(f"{err}\n{cluster.logs('kubelet')}") from err
-    images["site"] = round(time.monotonic() - started)
-    try:
-        yield site
-    finally:
-        site.stop()
-
-
-@pytest.fixture(scope="module")
-def release(
-    cluster: Cluster, images: dict[str, int], site: Site, tmp_path_factory: pytest.TempPathFactory
-) -> Release:
-    release = Release(cluster, site, tmp_path_factory.mktemp("release"))
-    release.prepare()
-    try:
-        seconds = release.install(ADMIN_VALUES)
-    except Exception as err:
-        raise AssertionError(f"{err}\n{release.describe()}") from err
-    print(f"images, site and install: {images}, helm install {seconds:.0f} s")
-    return release
 
 
 def deployment(cluster: Cluster, name: str) -> dict[str, Any]:
@@ -108,38 +56,6 @@ def test_helm_install_brings_up_the_hub_and_the_proxy(cluster: Cluster, release:
         time.sleep(1)
     assert res.status_code == 200, res.text
     assert "version" in res.json()
-
-
-def admin(release: Release) -> httpx.Client:
-    return httpx.Client(
-        base_url=f"{release.site.hub_url}/hub/api",
-        headers={"Authorization": f"token {ADMIN_TOKEN}"},
-        timeout=30,
-    )
-
-
-def wait_for_server(release: Release, user: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while (server := running_server(release, user)) is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{user}'s server was not ready after {timeout:.0f} s\n{release.describe()}")
-        time.sleep(1)
-    return server
-
-
-async def login(release: Release, user: str) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=60) as browser:
-        return await hub_login(browser, release.site.hub_url, user, DEMO_USERS[user])
-
-
-def running_server(release: Release, user: str) -> dict[str, Any] | None:
-    with admin(release) as hub:
-        res = hub.get(f"/users/{user}")
-    if res.status_code == 404:
-        return None
-    assert res.status_code == 200, res.text
-    server = (res.json().get("servers") or {}).get("")
-    return server if server and server.get("ready") else None
 
 
 async def test_a_chromium_login_spawns_the_server_and_saves_a_notebook(

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import Samples, metric_samples
 from tests.e2e.conftest import Stack, running_stack
 from tests.harness.hub import hub_login
 
@@ -45,15 +45,7 @@ def stack(
         yield running
 
 
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def uploads(metrics: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> float:
+def uploads(metrics: Samples) -> float:
     return metrics.get(("cs3_call_duration_seconds_count", frozenset({("method", "InitiateFileUpload")})), 0)
 
 
@@ -71,13 +63,13 @@ async def test_one_scrape_token_reads_the_hub_and_the_user_server(
         # The hub's: JupyterHub's own metrics, for the scrape token only.
         res = await client.get(hub_metrics, headers=scrape)
         assert res.status_code == 200, res.text[:300]
-        assert ("jupyterhub_running_servers", frozenset()) in samples(res.text)
+        assert ("jupyterhub_running_servers", frozenset()) in metric_samples(res.text)
         assert (await client.get(hub_metrics)).status_code == 403
 
         # The user server's: the contents manager's counters, for the scrape token.
         res = await client.get(server_metrics, headers=scrape)
         assert res.status_code == 200, res.text[:300]
-        before = samples(res.text)
+        before = metric_samples(res.text)
         assert any(name.startswith("cs3_") for name, _ in before)
         # An admin token may stop the server, but reading its metrics is not among its scopes.
         admin_header = {"Authorization": f"token {stack.admin_token}"}
@@ -98,6 +90,6 @@ async def test_one_scrape_token_reads_the_hub_and_the_user_server(
         assert res.status_code in (200, 201), res.text
         res = await client.get(server_metrics, headers=scrape)
         assert res.status_code == 200
-        after = samples(res.text)
+        after = metric_samples(res.text)
         assert uploads(after) >= uploads(before) + 1
     assert scrape_token[0] not in res.text
