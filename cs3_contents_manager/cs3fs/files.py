@@ -79,6 +79,12 @@ class RangeReader:
                         f"cs3://{self.name}",
                     )
                 return data
+        if self.fs.ranges.get(self.storage_id):
+            # This storage serves ranges: refusing one that lay inside the file as opened
+            # means the file is shorter now. Not a reason to stop asking for ranges.
+            if status == 416:
+                raise self._changed()
+            return None
         if self.fs.ranges.get(self.storage_id) is None:
             log.info(
                 "The storage of %s serves no byte ranges (HTTP %d): files there are read as one "
@@ -88,6 +94,13 @@ class RangeReader:
             )
         self.fs.ranges[self.storage_id] = False
         return None
+
+    def _changed(self) -> OSError:
+        return OSError(
+            errno.ESTALE,
+            "The file changed on the storage while it was being read; open it again",
+            f"cs3://{self.name}",
+        )
 
     async def _sequential(self, start: int, end: int) -> bytes:
         for attempt in range(2):
@@ -106,11 +119,7 @@ class RangeReader:
         if self.opened:
             info = await self.fs.storage.stat(self.cs3_path)
             if info.etag != self.etag:
-                raise OSError(
-                    errno.ESTALE,
-                    "The file changed on the storage while it was being read; open it again",
-                    f"cs3://{self.name}",
-                )
+                raise self._changed()
         stack = AsyncExitStack()
         try:
             self._chunks = await stack.enter_async_context(self.fs.storage.download(self.cs3_path))

@@ -379,6 +379,11 @@ class CS3FileSystem(AsyncFileSystem):
             raise oserror(err, name) from None
 
     async def _delete(self, name: str, cs3_path: str) -> None:
+        if cs3_path == await self.root():
+            # Without it the file browser has no folder to show and the server's saves fail.
+            raise PermissionError(
+                errno.EPERM, "Your CS3 root cannot be deleted; delete what is in it", f"cs3://{name}"
+            )
         try:
             await self.storage.delete(cs3_path)
         except errors.CS3Error as err:
@@ -405,13 +410,23 @@ class CS3FileSystem(AsyncFileSystem):
     ) -> None:
         """Delete files, and folders with `recursive=True`: one Delete per folder, which
         reva moves into the storage's recycle bin whole (undoable there), instead of one
-        per file below it."""
+        per file below it.
+
+        Paths may lie inside one another (`find(…, withdirs=True)`, `**` globs give such
+        lists): with `recursive` those inside a listed folder go with it, without it they
+        are deleted deepest first, so that each folder is empty by its turn."""
         paths = [path] if isinstance(path, str) else list(path)
-        targets: list[str] = []
+        names: dict[str, str] = {}  # CS3 path -> the name errors give
         for p in paths:
-            targets += await self._expand_path(p) if any(c in p for c in "*?[") else [p]
-        for target in targets:
-            name, cs3_path = await self.locate(target)
+            for one in await self._expand_path(p) if has_magic(p) else [p]:
+                name, cs3_path = await self.locate(one)
+                names.setdefault(cs3_path, name)
+        # Reversed order puts everything inside a folder before the folder itself.
+        targets = sorted(names, reverse=True)
+        if recursive:
+            targets = [t for t in targets if not any(a in names for a in _ancestors(t))]
+        for cs3_path in targets:
+            name = names[cs3_path]
             info = await self.stat(name, cs3_path)
             if info.type == CONTAINER and not recursive and await self.storage.list(cs3_path):
                 raise IsADirectoryError(
@@ -573,16 +588,20 @@ class CS3FileSystem(AsyncFileSystem):
             await self.storage.upload(cs3_path, body, size=size, if_not_exist=exclusive)
         except errors.CS3Error as err:
             parent = cs3_path.rpartition("/")[0]
-            if type(err) is errors.CS3Error and parent and not await self._folder_exists(parent):
+            if type(err) is errors.CS3Error and parent and await self._folder_missing(parent):
                 # reva's local drivers answer an upload into a missing folder with HTTP 500.
                 raise FileNotFoundError(
                     errno.ENOENT, "No such folder to write the file in", f"cs3://{name.rpartition('/')[0]}"
                 ) from None
             raise oserror(err, name) from None
 
-    async def _folder_exists(self, cs3_path: str) -> bool:
+    async def _folder_missing(self, cs3_path: str) -> bool:
+        """Whether there is certainly no folder at `cs3_path`: a storage that cannot be asked
+        (reva down, session expired) is no proof, and the caller reports its own error."""
         try:
-            return (await self.storage.stat(cs3_path)).type == CONTAINER
+            return (await self.storage.stat(cs3_path)).type != CONTAINER
+        except errors.NotFound:
+            return True
         except errors.CS3Error:
             return False
 
@@ -649,6 +668,14 @@ class CS3FileSystem(AsyncFileSystem):
                 "Appending is not supported by CS3 storages: read the file, and write it whole"
             )
         raise ValueError(f"Unsupported mode {mode!r} for cs3:// files (rb, wb, xb, and their text forms)")
+
+
+def _ancestors(cs3_path: str) -> list[str]:
+    """The folders above a CS3 path, nearest first (`/a/b/c`: `/a/b`, `/a`)."""
+    out = []
+    while (cs3_path := cs3_path.rpartition("/")[0]) != "":
+        out.append(cs3_path)
+    return out
 
 
 def _limits(start: int | None, end: int | None, size: int) -> tuple[int, int]:

@@ -230,3 +230,31 @@ def test_many_ranges_of_several_files_at_once(fs: CS3FileSystem, folder: str) ->
     assert isinstance(got[-1], FileNotFoundError)
     with pytest.raises(FileNotFoundError):
         fs.cat_ranges(paths, starts, ends, on_error="raise")
+
+
+def test_rm_of_a_folder_and_what_is_inside_it(fs: CS3FileSystem, folder: str) -> None:
+    """A list of paths where some lie inside others (what `find(…, withdirs=True)` and `**`
+    globs give) removes them all, with or without `recursive`, as fsspec's own rm does."""
+    base = f"~/{folder}"
+    for name in ("listed", "found", "globbed"):
+        fs.makedirs(f"{base}/{name}/sub")
+        fs.pipe({f"{base}/{name}/sub/x.txt": b"x", f"{base}/{name}/y.txt": b"y"})
+    fs.rm([f"{base}/listed", f"{base}/listed/sub/x.txt", f"{base}/listed/y.txt"], recursive=True)
+    assert not fs.exists(f"{base}/listed")
+    fs.rm([*fs.find(f"{base}/found", withdirs=True), f"/~/{folder}/found"])
+    assert not fs.exists(f"{base}/found")
+    matched = fs.glob(f"{base}/globbed/**")
+    assert f"/~/{folder}/globbed/sub/x.txt" in matched
+    fs.rm(f"{base}/globbed/**", recursive=True)
+    assert not any(fs.exists(name) for name in matched)
+
+
+def test_the_root_itself_is_never_deleted(
+    reva: Revad, server: JupyterServer, secret: Path, folder: str
+) -> None:
+    fs = filesystem(reva, server, secret, root=f"{server.root}/{folder}")  # type: ignore[attr-defined]
+    fs.pipe("~/kept.txt", b"kept")
+    for path in ("~", "/~", "", f"{server.root}/{folder}"):  # type: ignore[attr-defined]
+        with pytest.raises(PermissionError, match="root cannot be deleted"):
+            fs.rm(path, recursive=True)
+    assert fs.cat("~/kept.txt") == b"kept"

@@ -1,0 +1,99 @@
+"""What `cs3://` reports when the storage misbehaves in ways a real reva shows only by chance:
+reva unreachable in the middle of an error check, a file that shrinks while it is read on a
+storage that serves byte ranges. The filesystem is real, its storage calls are stand-ins."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cs3.storage.provider.v1beta1 import resources_pb2
+
+from cs3_contents_manager.cs3 import errors
+from cs3_contents_manager.cs3.storage import FILE
+from cs3_contents_manager.cs3fs import CS3FileSystem
+
+
+@pytest.fixture
+def fs(tmp_path: Path) -> CS3FileSystem:
+    token = tmp_path / "oauth.token"
+    token.write_text("not-used")
+    # A port nobody listens on: any call that is not a stand-in fails loudly.
+    return CS3FileSystem(
+        host="127.0.0.1:9",
+        token_path=str(token),
+        client_id="einstein",
+        root="/home/einstein",
+        asynchronous=True,
+        skip_instance_cache=True,
+    )
+
+
+def file_info(size: int, etag: str = '"1"') -> Any:
+    return resources_pb2.ResourceInfo(
+        type=FILE,
+        size=size,
+        etag=etag,
+        id=resources_pb2.ResourceId(storage_id="eos", opaque_id="42"),
+    )
+
+
+async def test_reva_down_after_a_failed_upload_is_not_a_missing_folder(
+    fs: CS3FileSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def upload(*args: Any, **kwargs: Any) -> None:
+        raise errors.CS3Error("Storage error during upload (HTTP 500)", reason="Storage error during upload")
+
+    async def stat(path: str, *args: Any) -> Any:
+        raise errors.Unavailable("The storage service is unavailable", reason="unavailable")
+
+    monkeypatch.setattr(fs.storage, "upload", upload)
+    monkeypatch.setattr(fs.storage, "stat", stat)
+    with pytest.raises(OSError, match="Storage error during upload") as err:
+        await fs._pipe_file("~/results/out.csv", b"x")
+    assert not isinstance(err.value, FileNotFoundError)
+
+
+async def test_a_file_that_shrinks_on_a_storage_with_ranges_is_reported_changed(
+    fs: CS3FileSystem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 416 from a storage that has served ranges says the file is shorter now, not that
+    the storage stopped serving ranges: later reads there must stay ranged."""
+    data = bytes(range(256)) * 4096
+    infos = [file_info(len(data))]
+
+    async def stat(path: str, *args: Any) -> Any:
+        return infos[-1]
+
+    @asynccontextmanager
+    async def download_range(path: str, start: int, end: int) -> AsyncIterator[tuple[int, Any]]:
+        async def chunks() -> AsyncIterator[bytes]:
+            if end <= int(infos[-1].size):
+                yield data[start:end]
+
+        yield (206 if end <= int(infos[-1].size) else 416), chunks()
+
+    @asynccontextmanager
+    async def download(path: str) -> AsyncIterator[Any]:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield data[: int(infos[-1].size)]
+
+        yield chunks()
+
+    monkeypatch.setattr(fs.storage, "stat", stat)
+    monkeypatch.setattr(fs.storage, "download_range", download_range)
+    monkeypatch.setattr(fs.storage, "download", download)
+    f = await fs.open_async("~/big.bin")
+    assert await f.read(100) == data[:100]
+    assert fs.ranges == {"eos": True}
+    infos.append(file_info(1000, etag='"2"'))  # rewritten shorter by someone else
+    f.seek(len(data) - 100)
+    with pytest.raises(OSError, match="changed on the storage") as err:
+        await f.read(100)
+    assert err.value.errno == errno.ESTALE
+    assert fs.ranges == {"eos": True}
+    await f.close()
