@@ -168,6 +168,7 @@ class Revad(ManagedProcess):
             reva_token_ttl=self.reva_token_ttl,
             users_file=users_file,
             groups_file=groups_file,
+            shares_db=self.workdir / "shares.db",
             storage_root=self.storage_root,
             mount_id="123e4567-e89b-12d3-a456-426655440000",
             bearer_rule=bearer_rule,
