@@ -15,7 +15,6 @@ file changes only when the new one is complete, as with s3fs.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import tempfile
@@ -28,7 +27,7 @@ from fsspec.spec import AbstractBufferedFile
 
 from ..cs3 import errors
 from ..cs3.storage import CONTAINER, ResourceInfo
-from .filesystem import PIECE, _pieces, oserror
+from .filesystem import PIECE, _pieces, close_on, oserror
 
 if TYPE_CHECKING:
     from .filesystem import CS3FileSystem
@@ -195,17 +194,7 @@ class CS3ReadFile(AbstractBufferedFile):
     def _close_reader(self) -> None:
         """End the stream, also when the file is garbage-collected on fsspec's own loop
         thread (where a blocking call would deadlock) or after that loop stopped."""
-        loop = self.fs.loop
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not None and running is loop:
-            task = loop.create_task(self.reader.close())
-            _closing.add(task)
-            task.add_done_callback(_closing.discard)
-        elif loop is not None and loop.is_running():
-            sync(loop, self.reader.close)
+        close_on(self.fs.loop, self.reader.close)
 
 
 class CS3AsyncReadFile(AbstractAsyncStreamedFile):
@@ -223,10 +212,6 @@ class CS3AsyncReadFile(AbstractAsyncStreamedFile):
         if not self.closed:
             await self.reader.close()
             self.closed = True
-
-
-# Stream closes scheduled from the loop itself, kept alive until they finish.
-_closing: set[asyncio.Task[None]] = set()
 
 
 class CS3WriteFile(AbstractBufferedFile):

@@ -27,7 +27,7 @@ import os
 import posixpath
 import tempfile
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from glob import has_magic
 from typing import Any
@@ -691,11 +691,31 @@ async def _pieces(local: Any) -> AsyncIterator[bytes]:
         yield piece
 
 
-def _close_storage(storage: CS3Storage, loop: Any) -> None:
-    """Close the channel and connections on fsspec's loop, if it still runs (not at exit)."""
+def close_on(loop: asyncio.AbstractEventLoop | None, close: Callable[[], Awaitable[None]]) -> None:
+    """Run `close` on fsspec's loop from any thread: from that loop's own thread (a garbage
+    collection there, where waiting for the loop would deadlock) as a task, from others
+    waiting for it, and not at all once the loop has stopped (at exit)."""
     if loop is None or not loop.is_running():
         return
     try:
-        sync(loop, storage.close, timeout=5)
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        task = loop.create_task(close())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+    else:
+        sync(loop, close, timeout=5)
+
+
+# Closes scheduled from the loop itself, kept alive until they finish.
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_storage(storage: CS3Storage, loop: asyncio.AbstractEventLoop | None) -> None:
+    """Close the channel and connections of a filesystem that is garbage-collected."""
+    try:
+        close_on(loop, storage.close)
     except Exception:  # the loop is going away: nothing left to tidy
         log.debug("Could not close the CS3 connections", exc_info=True)

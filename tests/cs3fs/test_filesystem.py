@@ -258,3 +258,17 @@ def test_the_root_itself_is_never_deleted(
         with pytest.raises(PermissionError, match="root cannot be deleted"):
             fs.rm(path, recursive=True)
     assert fs.cat("~/kept.txt") == b"kept"
+
+
+def test_a_transaction_that_ends_in_an_exception_stores_nothing(fs: CS3FileSystem, folder: str) -> None:
+    path = f"~/{folder}/result.csv"
+    fs.pipe(path, b"old")
+
+    def write_half() -> None:
+        with fs.transaction, fs.open(path, "wb") as out:
+            out.write(b"half")
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        write_half()
+    assert fs.cat(path) == b"old"

@@ -4,7 +4,10 @@ storage that serves byte ranges. The filesystem is real, its storage calls are s
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import gc
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +15,7 @@ from typing import Any
 
 import pytest
 from cs3.storage.provider.v1beta1 import resources_pb2
+from fsspec.asyn import get_loop, sync
 
 from cs3_contents_manager.cs3 import errors
 from cs3_contents_manager.cs3.storage import FILE
@@ -97,3 +101,51 @@ async def test_a_file_that_shrinks_on_a_storage_with_ranges_is_reported_changed(
     assert err.value.errno == errno.ESTALE
     assert fs.ranges == {"eos": True}
     await f.close()
+
+
+def test_a_filesystem_dropped_on_fsspecs_loop_closes_its_connections(tmp_path: Path) -> None:
+    """Garbage collection can run on fsspec's own loop thread (a filesystem made and dropped
+    inside a coroutine there), where waiting for the loop would deadlock: the gRPC channel
+    and HTTP connections are closed all the same, not left to leak."""
+    token = tmp_path / "oauth.token"
+    token.write_text("not-used")
+    closed = threading.Event()
+
+    async def close() -> None:
+        closed.set()
+
+    async def make_and_drop() -> None:
+        fs = CS3FileSystem(
+            host="127.0.0.1:9", token_path=str(token), root="/home/einstein", skip_instance_cache=True
+        )
+        storage = fs.storage
+        storage.close = close  # type: ignore[method-assign]
+        del fs, storage
+        gc.collect()
+        await asyncio.sleep(0.1)
+
+    sync(get_loop(), make_and_drop)
+    assert closed.wait(5)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        [errors.Unavailable("down", reason="The storage service is unavailable")],
+        # reva's local drivers: INTERNAL for the path, then the parent cannot be asked.
+        [errors.CS3Error("internal", reason="Storage error"), errors.Unavailable("down", reason="down")],
+    ],
+)
+async def test_exists_with_reva_down_raises_instead_of_saying_missing(
+    fs: CS3FileSystem, monkeypatch: pytest.MonkeyPatch, answers: list[errors.CS3Error]
+) -> None:
+    pending = list(answers)
+
+    async def stat(path: str, *args: Any) -> Any:
+        raise pending.pop(0)
+
+    monkeypatch.setattr(fs.storage, "stat", stat)
+    with pytest.raises(OSError) as err:  # noqa: PT011 - which one depends on the answer
+        await fs._exists("~/data/table.csv")
+    assert not isinstance(err.value, FileNotFoundError)
+    assert not pending
