@@ -13,9 +13,9 @@ import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
 from hub_config.spawner import server_args
+from tests.harness import gateway_api
 from tests.harness.helm import CHART, Helm, HelmError
 
-from . import gateway_api
 from .chart import (
     CASES,
     NAMESPACE,
