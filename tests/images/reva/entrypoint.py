@@ -65,6 +65,7 @@ def main() -> None:
         reva_token_ttl=int(os.environ.get("REVA_TOKEN_TTL", "3600")),
         users_file=users,
         groups_file=groups,
+        shares_db=HOME / "shares.db",
         storage_root=storage,
         mount_id="123e4567-e89b-12d3-a456-426655440000",
         bearer_rule=bearer_rule,
