@@ -37,9 +37,9 @@ from .uploads import Spool, UploadSpools
 
 MiB = 1024 * 1024
 CONTENTS_API = "cs3_contents_manager.contents_api"
-# Routes the server loads ahead of its own: the strict contents API, and /metrics readable by
-# a hub scrape token (metrics_api).
-SERVER_APIS = (CONTENTS_API, "cs3_contents_manager.metrics_api")
+# Routes the server loads ahead of its own: the strict contents API, /metrics readable by a hub
+# scrape token (metrics_api), and shares and quota on the same storage session (sharing_api).
+SERVER_APIS = (CONTENTS_API, "cs3_contents_manager.metrics_api", "cs3_contents_manager.sharing_api")
 COPY_PATTERN = re.compile(r"\-Copy\d*\.")
 
 
