@@ -10,6 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from cs3.sharing.collaboration.v1beta1 import collaboration_api_pb2
+from cs3.sharing.collaboration.v1beta1 import resources_pb2 as collab
+from cs3.sharing.link.v1beta1 import link_api_pb2
+from cs3.sharing.link.v1beta1 import resources_pb2 as link
 from cs3.storage.provider.v1beta1 import provider_api_pb2, resources_pb2
 
 from cs3_contents_manager.cs3 import errors
@@ -182,3 +186,60 @@ def test_two_harnesses_run_side_by_side(revad_binary: Path, tmp_path: Path) -> N
         assert {first.grpc_port, first.http_port}.isdisjoint({second.grpc_port, second.http_port})
         assert first.running
         assert second.running
+
+
+async def test_shares_and_public_links_are_kept(einstein: CS3Storage, marie: CS3Storage) -> None:
+    """The share providers are really there (reva ignores config it does not understand): a
+    share einstein makes reaches marie's received list, and a public link gets a token and
+    is listed, until he removes it."""
+    path = f"/home/harness-share-{os.getpid()}-{time.monotonic_ns()}.txt"
+    await einstein.upload(path, b"shared", size=6)
+    info = await einstein.stat(path)
+    read = resources_pb2.ResourcePermissions(stat=True, initiate_file_download=True)
+    grant = collab.ShareGrant(
+        grantee=resources_pb2.Grantee(
+            type=resources_pb2.GRANTEE_TYPE_USER, user_id={"opaque_id": "marie", "idp": info.owner.idp}
+        ),
+        permissions=collab.SharePermissions(permissions=read),
+    )
+    made = await einstein.gateway.call(
+        "CreateShare",
+        collaboration_api_pb2.CreateShareRequest(resource_info=info, grant=grant),
+        idempotent=False,
+        op="share",
+    )
+    got = await marie.gateway.call(
+        "ListReceivedShares",
+        collaboration_api_pb2.ListReceivedSharesRequest(),
+        idempotent=True,
+        op="received",
+    )
+    mine = [r.share for r in got.shares if r.share.id.opaque_id == made.share.id.opaque_id]
+    assert [s.resource_id.opaque_id for s in mine] == [info.id.opaque_id]
+    assert mine[0].owner.opaque_id == "einstein"
+
+    public = await einstein.gateway.call(
+        "CreatePublicShare",
+        link_api_pb2.CreatePublicShareRequest(
+            resource_info=info,
+            grant=link.Grant(permissions=link.PublicSharePermissions(permissions=read)),
+        ),
+        idempotent=False,
+        op="public link",
+    )
+    assert len(public.share.token) >= 8
+
+    async def links() -> list[str]:
+        res = await einstein.gateway.call(
+            "ListPublicShares", link_api_pb2.ListPublicSharesRequest(), idempotent=True, op="public links"
+        )
+        return [s.token for s in res.share]
+
+    assert public.share.token in await links()
+    await einstein.gateway.call(
+        "RemovePublicShare",
+        link_api_pb2.RemovePublicShareRequest(ref=link.PublicShareReference(id=public.share.id)),
+        idempotent=False,
+        op="public link removal",
+    )
+    assert public.share.token not in await links()
