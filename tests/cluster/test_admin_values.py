@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import DEMO_USERS, metric_samples
+from tests.harness import gateway_api
 from tests.harness.browser import chromium, screenshot_on_failure, sso_login
 
 from .cluster import Cluster
@@ -52,6 +53,12 @@ SITE_VALUES: dict[str, Any] = {
         "extraVolumeMounts": [{"name": "site-files", "mountPath": "/etc/site", "readOnly": True}],
     },
     "metrics": {"enabled": True},
+    # The Gateway API's CRDs are installed first (a site's Gateway controller brings them).
+    "httpRoute": {
+        "enabled": True,
+        "parentRefs": [{"name": "site-gateway"}],
+        "hostnames": ["hub.example.org"],
+    },
 }
 CULL_TIMEOUT, CULL_EVERY = 30, 10
 
@@ -67,6 +74,8 @@ def site_release(cluster: Cluster, release: Release) -> Iterator[Release]:
         "data": {"motd": SITE_FILE},
     }
     cluster.api.create(f"/api/v1/namespaces/{NAMESPACE}/configmaps", configmap)
+    cluster.kubectl("apply", "--server-side", "-f", str(gateway_api.crd_path("httproutes")))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/httproutes.gateway.networking.k8s.io")
     seconds = release.upgrade(SITE_VALUES)
     print(f"helm upgrade to the site's values: {seconds:.1f} s")
     try:
@@ -84,6 +93,16 @@ def test_the_database_schema_is_checked_before_the_hub_starts(site_release: Rele
     assert terminated, init
     assert terminated["exitCode"] == 0, site_release.log(hub["metadata"]["name"], "upgrade-db")
     assert any(c["type"] == "Ready" and c["status"] == "True" for c in hub["status"]["conditions"])
+
+
+def test_the_api_server_admits_the_http_route(site_release: Release) -> None:
+    """The route passes the CRD's own validation (its CEL rules included) in the API server."""
+    assert site_release.cluster.api is not None
+    route = site_release.cluster.api.get(
+        f"/apis/gateway.networking.k8s.io/v1/namespaces/{NAMESPACE}/httproutes/{RELEASE}-cs3-jupyterhub"
+    )
+    (rule,) = route["spec"]["rules"]
+    assert rule["backendRefs"][0]["name"] == f"{RELEASE}-cs3-jupyterhub-proxy-public"
 
 
 def test_an_extra_config_snippet_takes_effect(site_release: Release) -> None:
