@@ -221,6 +221,8 @@ class CS3WriteFile(AbstractBufferedFile):
         name, cs3_path = sync(fs.loop, fs.locate, path)
         self.cs3_path = cs3_path
         self.exclusive = mode == "xb"
+        # Before the first byte is written, not only when the upload at close refuses.
+        sync(fs.loop, fs.refuse_folder, name, cs3_path)
         if self.exclusive and sync(fs.loop, fs._exists, name):
             raise FileExistsError(errno.EEXIST, "File exists", f"cs3://{name}")
         self.spool: Any = None

@@ -226,11 +226,10 @@ class CS3FileSystem(AsyncFileSystem):
         try:
             cs3_path = to_cs3_path(await self.root(), api)
         except HTTPError as err:
-            if err.status_code == 404:
-                raise PermissionError(
-                    errno.EACCES, err.log_message or "Outside your CS3 root", path
-                ) from None
-            raise ValueError(f"Not a usable cs3:// path {path!r}: {err.log_message}") from None
+            # `..` is resolved above: what the manager's rules still refuse is a name no
+            # storage can hold, with a NUL or backslash (their 404), too long or not text.
+            reason = "no name may hold a backslash or NUL" if err.status_code == 404 else err.log_message
+            raise ValueError(f"Not a usable cs3:// path {path!r}: {reason}") from None
         return name_of(api), cs3_path
 
     async def canonical(self, path: str | list[str]) -> str | list[str]:
@@ -268,15 +267,14 @@ class CS3FileSystem(AsyncFileSystem):
         except errors.NotFound as err:
             raise oserror(err, name) from None
         except errors.CS3Error as err:
-            # reva's local drivers answer INTERNAL, not NOT_FOUND, for a path below a file.
-            parent, _, _ = cs3_path.rpartition("/")
-            if type(err) is errors.CS3Error and parent:
+            # reva's local drivers answer INTERNAL, not NOT_FOUND, for a path below a file,
+            # however deep: the path is missing if what is above it is missing or no folder.
+            parent = cs3_path.rpartition("/")[0]
+            if type(err) is errors.CS3Error and parent and name != ROOT:
                 try:
-                    above = await self.storage.stat(parent)
-                except errors.NotFound:
+                    above: ResourceInfo | None = await self.stat(name.rpartition("/")[0], parent)
+                except FileNotFoundError:
                     above = None
-                except errors.CS3Error:
-                    raise oserror(err, name) from None
                 if above is None or above.type != CONTAINER:
                     raise FileNotFoundError(
                         errno.ENOENT, "No such file or directory", f"cs3://{name}"
@@ -355,11 +353,10 @@ class CS3FileSystem(AsyncFileSystem):
         copies the files of a folder in parallel) are not an error."""
         name, cs3_path = await self.locate(path)
         try:
-            info: ResourceInfo | None = await self.storage.stat(cs3_path)
-        except errors.NotFound:
+            info: ResourceInfo | None = await self.stat(name, cs3_path)
+        except FileNotFoundError:
+            # Also below a file: the file is then found in the way one level up.
             info = None
-        except errors.CS3Error as err:
-            raise oserror(err, name) from None
         if info is not None:
             if info.type != CONTAINER:
                 raise FileExistsError(errno.EEXIST, "A file is in the way of the folder", f"cs3://{name}")
@@ -484,6 +481,7 @@ class CS3FileSystem(AsyncFileSystem):
         parent = dst_name.rpartition("/")[0]
         if parent and parent != ROOT:
             await self._makedirs(parent, exist_ok=True)
+        await self.refuse_folder(dst_name, dst)
         try:
             await self.storage.copy_file(src, dst, size=int(info.size))
         except errors.NotFound as err:
@@ -584,6 +582,7 @@ class CS3FileSystem(AsyncFileSystem):
         exclusive: bool = False,
     ) -> None:
         """One upload of the whole file; the storage's file changes only once it is complete."""
+        await self.refuse_folder(name, cs3_path)
         try:
             await self.storage.upload(cs3_path, body, size=size, if_not_exist=exclusive)
         except errors.CS3Error as err:
@@ -594,6 +593,16 @@ class CS3FileSystem(AsyncFileSystem):
                     errno.ENOENT, "No such folder to write the file in", f"cs3://{name.rpartition('/')[0]}"
                 ) from None
             raise oserror(err, name) from None
+
+    async def refuse_folder(self, name: str, cs3_path: str) -> None:
+        """reva's local drivers replace a folder, and everything in it, by a file uploaded to
+        its path: a write there is refused, as a local file system refuses it."""
+        try:
+            info = await self.storage.stat(cs3_path)
+        except errors.CS3Error:
+            return  # nothing there (the usual case), or the write itself says what is wrong
+        if info.type == CONTAINER:
+            raise IsADirectoryError(errno.EISDIR, "Is a folder; a file cannot replace it", f"cs3://{name}")
 
     async def _folder_missing(self, cs3_path: str) -> bool:
         """Whether there is certainly no folder at `cs3_path`: a storage that cannot be asked

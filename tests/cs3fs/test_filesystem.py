@@ -169,7 +169,8 @@ def test_a_sibling_folder_that_shares_the_roots_name_is_outside(
 
 @pytest.mark.parametrize("path", ["~/a\\b.txt", "~/nul\x00.txt", "~/" + "n" * 300])
 def test_names_no_storage_can_hold_are_refused(fs: CS3FileSystem, path: str) -> None:
-    with pytest.raises((PermissionError, ValueError)):
+    # Said so, not as a path outside the root.
+    with pytest.raises(ValueError, match=r"Not a usable cs3:// path .*(backslash|too long)"):
         fs.pipe(path, b"x")
 
 
@@ -272,3 +273,36 @@ def test_a_transaction_that_ends_in_an_exception_stores_nothing(fs: CS3FileSyste
     with pytest.raises(RuntimeError, match="interrupted"):
         write_half()
     assert fs.cat(path) == b"old"
+
+
+def test_a_file_never_replaces_a_folder(fs: CS3FileSystem, folder: str, tmp_path: Path) -> None:
+    """reva's local drivers replace a folder, and everything in it, by a file uploaded to its
+    path: every way of writing a file refuses, as a local file system does."""
+    base = f"~/{folder}"
+    fs.makedirs(f"{base}/d")
+    fs.pipe({f"{base}/d/inside.txt": b"precious", f"{base}/src.txt": b"src"})
+    local = tmp_path / "x.txt"
+    local.write_bytes(b"x")
+
+    def write() -> None:
+        with fs.open(f"{base}/d", "wb") as out:
+            out.write(b"over")
+
+    attempts = {
+        "pipe": lambda: fs.pipe_file(f"{base}/d", b"over"),
+        "put_file": lambda: fs.put_file(str(local), f"{base}/d"),
+        "open": write,
+        "cp_file": lambda: fs.cp_file(f"{base}/src.txt", f"{base}/d"),
+    }
+    for how, attempt in attempts.items():
+        with pytest.raises(IsADirectoryError, match="a file cannot replace it"):
+            attempt()
+        assert fs.cat(f"{base}/d/inside.txt") == b"precious", how
+
+
+def test_a_folder_below_a_file_names_the_file_in_the_way(fs: CS3FileSystem, folder: str) -> None:
+    fs.pipe(f"~/{folder}/c.txt", b"c")
+    for path in (f"~/{folder}/c.txt/sub", f"~/{folder}/c.txt/sub/deeper"):
+        with pytest.raises(FileExistsError, match=r"in the way .*c\.txt'"):
+            fs.makedirs(path, exist_ok=True)
+    assert fs.cat(f"~/{folder}/c.txt") == b"c"
