@@ -44,7 +44,11 @@ async def test_asynchronous_use_on_the_callers_loop(
 
 
 def manager_in_a_server(monkeypatch: pytest.MonkeyPatch, config: Config) -> CS3LargeFileManager:
-    monkeypatch.delenv(FSSPEC_ENV, raising=False)
+    # The manager writes os.environ itself: set, then delete, so that monkeypatch takes the
+    # variable out again afterwards (a delenv of an absent variable restores nothing) and
+    # later servers and kernels of the session do not inherit this test's settings.
+    monkeypatch.setenv(FSSPEC_ENV, "{}")
+    monkeypatch.delenv(FSSPEC_ENV)
     if "session_manager_class" not in config.ServerApp:
         # jupyter_server's default, which ServerApp computes only once initialized.
         config.ServerApp.session_manager_class = SessionManager
