@@ -141,7 +141,11 @@ class SharesHandler(CS3SharingHandler):
     async def _cs3_path(self, path: str) -> str:
         if not path.strip("/"):
             raise web.HTTPError(400, "Choose a file or folder to share, not the whole root")
-        return await self.manager.cs3_path(path)
+        cs3_path = await self.manager.cs3_path(path)
+        # What the contents API does not show (hidden files, unless allowed) is not shared.
+        if hasattr(self.manager, "_refuse_hidden"):
+            self.manager._refuse_hidden(path)
+        return cs3_path
 
     @staticmethod
     def _share_id(path: str) -> str:
@@ -172,7 +176,7 @@ class SharesHandler(CS3SharingHandler):
         if role not in ("viewer", "editor"):
             raise web.HTTPError(400, f"Unknown role {role!r}: use viewer or editor")
         try:
-            share = await self.sharing.create_share(cs3_path, user, role)
+            share = await self.sharing.create_share(cs3_path, user, role, label=path.strip("/"))
             result = await self.share_json(share, path.strip("/"))
         except errors.NotFound as err:
             # Either the grantee or the file: say which.

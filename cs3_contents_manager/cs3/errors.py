@@ -18,7 +18,13 @@ class CS3Error(Exception):
     http_status = 500
 
     def __init__(
-        self, message: str, *, path: str | None = None, cs3_code: str | None = None, reason: str = ""
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        cs3_code: str | None = None,
+        reason: str = "",
+        detail: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -26,6 +32,8 @@ class CS3Error(Exception):
         self.cs3_code = cs3_code
         # The message without the storage path, so callers can name the path the user knows.
         self.reason = reason or message
+        # reva's own text, for callers that know how to read it (share conflicts carry JSON).
+        self.detail = detail
 
 
 class InvalidArgument(CS3Error):
@@ -132,7 +140,7 @@ def _reason(cls: type[CS3Error], op: str, detail: str) -> str:
 def _make(cls: type[CS3Error], op: str, path: str | None, detail: str, code: str) -> CS3Error:
     reason = _reason(cls, op, detail)
     message = f"{reason}: {path}" if path else reason
-    return cls(message, path=path, cs3_code=code, reason=reason)
+    return cls(message, path=path, cs3_code=code, reason=reason, detail=detail)
 
 
 def from_status(status: object, op: str, path: str | None = None) -> CS3Error:

@@ -12,6 +12,7 @@ those so that a missing share is a 404 and a duplicate a 409 rather than a 500.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,6 +91,9 @@ def _share_errors(op: str, what: str) -> Iterator[None]:
     """Name the cause of share failures that reva reports only in an error's text."""
     try:
         yield
+    except errors.PreconditionFailed as err:
+        # CODE_ABORTED here is reva's share-hierarchy rule, not a file changing meanwhile.
+        raise _hierarchy_conflict(err, what) from None
     except errors.CS3Error as err:
         if type(err) is not errors.CS3Error:
             raise
@@ -105,6 +109,35 @@ def _share_errors(op: str, what: str) -> Iterator[None]:
                 reason="Already shared",
             ) from None
         raise
+
+
+class ShareConflict(errors.AlreadyExists):
+    """The share would overlap another share of the same user above or below it: reva keeps
+    one share per user along a path (CERNBox ADR-GENERAL-005)."""
+
+
+def _hierarchy_conflict(err: errors.CS3Error, what: str) -> ShareConflict:
+    try:
+        conflict = json.loads(err.detail)
+    except ValueError:
+        conflict = {}
+    if not isinstance(conflict, dict):
+        conflict = {}
+    others = [str(c.get("id", "")) for c in conflict.get("conflicting_shares") or [] if isinstance(c, dict)]
+    ids = ", ".join(others) or "unknown"
+    if conflict.get("error_type") == "parent_conflict":
+        message = (
+            f"{what} is already shared with this user through a share of a folder above it "
+            f"(share {ids}); change that share instead"
+        )
+    elif conflict.get("error_type") == "child_conflict":
+        message = (
+            f"This user already has shares of files or folders inside {what} (share {ids}); "
+            "remove those first"
+        )
+    else:
+        message = f"The share of {what} conflicts with another share ({err.detail or 'no details'})"
+    return ShareConflict(message, cs3_code=err.cs3_code, reason="Conflicting share", detail=err.detail)
 
 
 @dataclass(frozen=True)
@@ -163,8 +196,9 @@ class CS3Sharing:
 
     # -- shares made by the user -----------------------------------------------------------
 
-    async def create_share(self, path: str, username: str, role: str) -> Share:
-        """Share the file or folder at CS3 `path` with a user, as viewer or editor."""
+    async def create_share(self, path: str, username: str, role: str, label: str | None = None) -> Share:
+        """Share the file or folder at CS3 `path` with a user, as viewer or editor; `label` is
+        how messages name the path (the contents-API path the user knows)."""
         permissions = check_role(role)
         grantee = await self.find_user(username)
         me = await self._me()
@@ -177,7 +211,7 @@ class CS3Sharing:
             grantee=resources_pb2.Grantee(type=resources_pb2.GRANTEE_TYPE_USER, user_id=grantee.user_id),
             permissions=collab.SharePermissions(permissions=permissions),
         )
-        with _share_errors("share", path):
+        with _share_errors("share", label or path):
             res = await self.gateway.call(
                 "CreateShare",
                 collab_api.CreateShareRequest(resource_info=info, grant=grant),

@@ -185,7 +185,11 @@ async def test_only_the_owner_changes_a_share(
     assert [s["role"] for s in (await einstein_api.get(shares_url(notebook))).json()] == ["viewer"]
 
 
-async def test_bad_requests_say_what_is_wrong(einstein_api: httpx.AsyncClient, notebook: str) -> None:
+async def test_bad_requests_say_what_is_wrong(
+    einstein_api: httpx.AsyncClient, notebook: str, einstein: CS3Storage, einstein_root: str
+) -> None:
+    folder = notebook.split("/")[0]
+    assert await einstein.exists(f"{einstein_root}/{folder}/.ipynb_checkpoints")
     cases: list[tuple[str, str, Any, int, str]] = [
         ("post", notebook, {"user": "marie", "role": "owner"}, 400, "Unknown role 'owner'"),
         ("post", notebook, {"user": "nobody-here", "role": "viewer"}, 404, "No such user: nobody-here"),
@@ -200,6 +204,8 @@ async def test_bad_requests_say_what_is_wrong(einstein_api: httpx.AsyncClient, n
         ),
         ("post", "", {"user": "marie", "role": "viewer"}, 400, "not the whole root"),
         ("post", "../../marie", {"user": "marie", "role": "viewer"}, 404, "outside root"),
+        # It exists (the notebook's checkpoint is in it), but the contents API hides it.
+        ("post", f"{folder}/.ipynb_checkpoints", {"user": "marie", "role": "viewer"}, 404, "No such file"),
         ("get", f"{notebook}.missing", None, 404, "No such file or directory"),
         ("patch", "id/999999", {"role": "viewer"}, 404, "No such share"),
         ("patch", "id/999999", {"role": "boss"}, 400, "Unknown role"),
@@ -313,3 +319,41 @@ async def test_marie_reads_what_einstein_shares(
     assert await marie.read(res.info.path) == await einstein.read(f"{einstein_root}/{notebook}")
     with pytest.raises(errors.PermissionDenied):
         await marie.upload(res.info.path, b"{}", size=2)
+
+
+async def test_overlapping_shares_are_a_conflict(einstein_api: httpx.AsyncClient, notebook: str) -> None:
+    """reva keeps one share per user along a path; the user hears which share is in the way."""
+    folder = notebook.split("/")[0]
+    inner = await share(einstein_api, notebook, role="viewer")
+    res = await einstein_api.post(shares_url(folder), json={"user": "marie", "role": "editor"})
+    assert res.status_code == 409, res.text
+    assert res.json()["message"] == (
+        f"This user already has shares of files or folders inside {folder} (share {inner['id']}); "
+        "remove those first"
+    )
+    assert (await einstein_api.get(shares_url(folder))).json() == []
+
+    res = await einstein_api.delete(f"/api/cs3/shares/id/{inner['id']}")
+    assert res.status_code == 204, res.text
+    outer = await share(einstein_api, folder, role="editor")
+    res = await einstein_api.post(shares_url(notebook), json={"user": "marie", "role": "viewer"})
+    assert res.status_code == 409, res.text
+    assert f"through a share of a folder above it (share {outer['id']})" in res.json()["message"]
+
+
+async def test_a_browser_session_needs_the_xsrf_token(einstein_server: JupyterServer, notebook: str) -> None:
+    """Logged in with a cookie, as JupyterLab is, a share needs the XSRF token beside it."""
+    async with httpx.AsyncClient(base_url=einstein_server.url) as browser:
+        await browser.get("/login")
+        xsrf = browser.cookies["_xsrf"]
+        res = await browser.post("/login", data={"password": einstein_server.token, "_xsrf": xsrf})
+        assert res.status_code in (302, 303), res.text
+        assert (await browser.get("/api/cs3/quota")).status_code == 200
+        body = {"user": "marie", "role": "viewer"}
+        res = await browser.post(shares_url(notebook), json=body)
+        assert res.status_code == 403, res.text
+        assert "_xsrf" in res.text
+        async with einstein_server.client() as client:
+            assert (await client.get(shares_url(notebook))).json() == []
+        res = await browser.post(shares_url(notebook), json=body, headers={"X-XSRFToken": xsrf})
+        assert res.status_code == 201, res.text
