@@ -154,6 +154,7 @@ class CS3Sharing:
         self.storage = storage
         self.gateway = storage.gateway
         self._users: dict[tuple[str, str], UserInfo] = {}
+        self._me_for: tuple[str, user_resources.UserId] | None = None
 
     # -- users -----------------------------------------------------------------------------
 
@@ -338,13 +339,14 @@ class CS3Sharing:
         return int(res.used_bytes), int(res.total_bytes)
 
     async def _me(self) -> user_resources.UserId:
-        res = await self.gateway.call(
-            "WhoAmI",
-            gateway_api_pb2.WhoAmIRequest(token=await self.storage.session.token()),
-            idempotent=True,
-            op="whoami",
-        )
-        return res.user.id
+        """Who the session is logged in as; asked once per reva token, not on every change."""
+        token = await self.storage.session.token()
+        if self._me_for is None or self._me_for[0] != token:
+            res = await self.gateway.call(
+                "WhoAmI", gateway_api_pb2.WhoAmIRequest(token=token), idempotent=True, op="whoami"
+            )
+            self._me_for = (token, res.user.id)
+        return self._me_for[1]
 
 
 def _share_ref(share_id: str) -> collab.ShareReference:
