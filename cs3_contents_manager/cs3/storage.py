@@ -254,9 +254,12 @@ class CS3Storage:
             protocol=proto.protocol,  # type: ignore[attr-defined]
         )
 
-    @asynccontextmanager
-    async def download(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
-        """`async with storage.download(p) as chunks:` streams the file's bytes."""
+    async def _initiate_download(self, path: str) -> tuple[str, str, str]:
+        """The data endpoint, transfer token and reva token for reading `path`.
+
+        One place for InitiateFileDownload and the protocol choice, so that a whole download
+        and a ranged one cannot come to ask reva differently.
+        """
         res = await self.gateway.call(
             "InitiateFileDownload",
             provider_api_pb2.InitiateFileDownloadRequest(ref=ref(path)),
@@ -266,11 +269,14 @@ class CS3Storage:
         )
         proto = _pick(res.protocols, "simple", "download", path)
         token = await self.session.token()
+        return proto.download_endpoint, proto.token, token  # type: ignore[attr-defined]
+
+    @asynccontextmanager
+    async def download(self, path: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """`async with storage.download(p) as chunks:` streams the file's bytes."""
+        endpoint, transfer_token, token = await self._initiate_download(path)
         async with self.data.download(
-            proto.download_endpoint,  # type: ignore[attr-defined]
-            transfer_token=proto.token,  # type: ignore[attr-defined]
-            reva_token=token,
-            path=path,
+            endpoint, transfer_token=transfer_token, reva_token=token, path=path
         ) as chunks:
             yield chunks
 
@@ -281,22 +287,9 @@ class CS3Storage:
         """`async with storage.download_range(p, start, end) as (status, chunks):` bytes
         [start, end) where the storage serves ranges; see DataGateway.download_range for
         what `status` says when it does not."""
-        res = await self.gateway.call(
-            "InitiateFileDownload",
-            provider_api_pb2.InitiateFileDownloadRequest(ref=ref(path)),
-            idempotent=True,
-            op="download",
-            path=path,
-        )
-        proto = _pick(res.protocols, "simple", "download", path)
-        token = await self.session.token()
+        endpoint, transfer_token, token = await self._initiate_download(path)
         async with self.data.download_range(
-            proto.download_endpoint,  # type: ignore[attr-defined]
-            transfer_token=proto.token,  # type: ignore[attr-defined]
-            reva_token=token,
-            path=path,
-            start=start,
-            end=end,
+            endpoint, transfer_token=transfer_token, reva_token=token, path=path, start=start, end=end
         ) as answer:
             yield answer
 
