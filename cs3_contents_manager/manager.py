@@ -256,19 +256,13 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
         return hidden is None or hidden.match(name) is None
 
     async def _stat(self, path: str) -> Any | None:
+        """The info at `path`, None where nothing is (also below a file: see
+        CS3Storage.stat_below)."""
+        cs3_path = await self.cs3_path(path)
         try:
-            return await self.storage.stat(await self.cs3_path(path))
+            return await self.storage.stat_below(cs3_path, await self.cs3_root(), include_top=False)
         except errors.NotFound:
             return None
-        except errors.CS3Error as err:
-            # reva's local drivers answer INTERNAL, not NOT_FOUND, for a path below a file
-            # (ENOTDIR): when the parent is no folder, the path simply does not exist.
-            parent = path.strip("/").rpartition("/")[0]
-            if type(err) is errors.CS3Error and parent:
-                info = await self._stat(parent)
-                if info is None or not models.is_dir(info):
-                    return None
-            raise
 
     async def dir_exists(self, path: str) -> bool:
         path = path.strip("/")

@@ -93,6 +93,32 @@ class CS3Storage:
         res = await self.gateway.call("Stat", req, idempotent=True, op="stat", path=path)
         return res.info
 
+    async def stat_below(self, path: str, top: str, *, include_top: bool) -> ResourceInfo:
+        """`stat`, but NotFound for a path below a file, however deep.
+
+        reva's local drivers answer INTERNAL (ENOTDIR), not NOT_FOUND, for a path below a
+        file: the path is missing if a folder above it is missing or is no folder. Both the
+        contents manager and cs3:// need that answer, so it is worked out here only. The
+        folders above are looked at up to `top` (the caller's root): the contents manager does
+        not look at its root itself (`include_top=False`), cs3:// does (`include_top=True`),
+        as each did before this was shared. Any other failure is raised as it came, that of a
+        folder above included (its `path` then names that folder).
+        """
+        try:
+            return await self.stat(path)
+        except errors.CS3Error as err:
+            parent = path.rpartition("/")[0]
+            walk = parent.startswith(top.rstrip("/") + "/") or (include_top and parent == top)
+            if type(err) is errors.CS3Error and walk:
+                try:
+                    above: ResourceInfo | None = await self.stat_below(parent, top, include_top=include_top)
+                except errors.NotFound:
+                    above = None
+                if above is None or above.type != CONTAINER:
+                    reason = "No such file or directory"
+                    raise errors.NotFound(f"{reason}: {path}", path=path, reason=reason) from None
+            raise
+
     async def exists(self, path: str) -> bool:
         try:
             await self.stat(path)

@@ -262,24 +262,12 @@ class CS3FileSystem(AsyncFileSystem):
         return entry
 
     async def stat(self, name: str, cs3_path: str) -> ResourceInfo:
+        """The info at `cs3_path`; FileNotFoundError also below a file (see
+        CS3Storage.stat_below). A failure of a folder above names that folder."""
         try:
-            return await self.storage.stat(cs3_path)
-        except errors.NotFound as err:
-            raise oserror(err, name) from None
+            return await self.storage.stat_below(cs3_path, await self.root(), include_top=True)
         except errors.CS3Error as err:
-            # reva's local drivers answer INTERNAL, not NOT_FOUND, for a path below a file,
-            # however deep: the path is missing if what is above it is missing or no folder.
-            parent = cs3_path.rpartition("/")[0]
-            if type(err) is errors.CS3Error and parent and name != ROOT:
-                try:
-                    above: ResourceInfo | None = await self.stat(name.rpartition("/")[0], parent)
-                except FileNotFoundError:
-                    above = None
-                if above is None or above.type != CONTAINER:
-                    raise FileNotFoundError(
-                        errno.ENOENT, "No such file or directory", f"cs3://{name}"
-                    ) from None
-            raise oserror(err, name) from None
+            raise oserror(err, _name_at(name, cs3_path, err.path)) from None
 
     async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         name, cs3_path = await self.locate(path)
@@ -677,6 +665,14 @@ class CS3FileSystem(AsyncFileSystem):
                 "Appending is not supported by CS3 storages: read the file, and write it whole"
             )
         raise ValueError(f"Unsupported mode {mode!r} for cs3:// files (rb, wb, xb, and their text forms)")
+
+
+def _name_at(name: str, cs3_path: str, at: str | None) -> str:
+    """The name of `at`, which is `cs3_path` (named `name`) or a folder above it."""
+    while at and cs3_path != at and cs3_path and name != ROOT:
+        cs3_path = cs3_path.rpartition("/")[0]
+        name = name.rpartition("/")[0]
+    return name
 
 
 def _ancestors(cs3_path: str) -> list[str]:
