@@ -148,8 +148,8 @@ class CS3FileManagerMixin(LoggingConfigurable):
             root = expand_root(self.root_path, self.client_id)
             if not root:
                 with http_errors(""):
-                    root = await self.storage.home()
-            self._root = root.rstrip("/") or "/"
+                    root = await self.storage.root()
+            self._root = root
         return self._root
 
     async def cs3_path(self, api_path: str) -> str:

@@ -86,6 +86,14 @@ class CS3Storage:
         )
         return res.path
 
+    async def root(self) -> str:
+        """The user's home (GetHome) as the folder their paths are below, where no root_path
+        is configured (paths.expand_root gave ""). One place, so that the contents manager
+        and cs3:// cannot come to disagree on what `~` is; each caller tries its configured
+        root first, without a storage call, as before."""
+        home = await self.home()
+        return home.rstrip("/") or "/"
+
     async def stat(self, path: str, metadata_keys: Sequence[str] = ()) -> ResourceInfo:
         """A file's or folder's info; `metadata_keys` names the arbitrary-metadata attributes
         wanted with it (EOS returns only those asked for)."""

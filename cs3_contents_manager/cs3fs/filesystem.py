@@ -195,10 +195,9 @@ class CS3FileSystem(AsyncFileSystem):
         """The CS3 folder `~` stands for."""
         if self._root is None:
             try:
-                home = await self.storage.home()
+                self._root = await self.storage.root()
             except errors.CS3Error as err:
                 raise oserror(err, ROOT) from None
-            self._root = home.rstrip("/") or "/"
         return self._root
 
     async def api_path(self, path: str) -> str:
