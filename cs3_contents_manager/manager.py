@@ -265,10 +265,12 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
             return None
 
     async def dir_exists(self, path: str) -> bool:
+        """Also what keeps a file from replacing a folder (new) and names a write's missing
+        folder (_refuse_missing_parent): see CS3Storage.is_folder."""
         path = path.strip("/")
         with http_errors(path):
-            info = await self._stat(path)
-        return info is not None and models.is_dir(info)
+            cs3_path = await self.cs3_path(path)
+            return bool(await self.storage.is_folder(cs3_path, strict=True, top=await self.cs3_root()))
 
     async def file_exists(self, path: str) -> bool:
         path = path.strip("/")

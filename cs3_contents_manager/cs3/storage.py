@@ -127,6 +127,35 @@ class CS3Storage:
                     raise errors.NotFound(f"{reason}: {path}", path=path, reason=reason) from None
             raise
 
+    async def is_folder(self, path: str, *, strict: bool, top: str = "") -> bool | None:
+        """Whether a folder is at `path`: True, False (nothing there, or a file), or, when not
+        `strict`, None where the storage could not be asked.
+
+        The question around every write of a whole file, which reva's local drivers make worth
+        asking: they replace a folder, and everything in it, by a file uploaded to its path
+        (so a writer refuses to write where this says True), and answer a write into a
+        missing folder, or below a file, with INTERNAL or HTTP 500, not NOT_FOUND (so a
+        failed writer asks this of its folder, and names it missing where this says False).
+
+        The two callers differ on purpose, kept as `strict`: the contents manager (strict)
+        takes a path below a file as no folder (stat_below, up to but not at its root `top`)
+        and reports a failed look as its request's error; cs3:// (not strict) asks reva once
+        and takes a failed look (reva down, an expired session, INTERNAL) as no answer, so
+        that the write itself says what is wrong.
+        """
+        try:
+            if strict:
+                info = await self.stat_below(path, top, include_top=False)
+            else:
+                info = await self.stat(path)
+        except errors.NotFound:
+            return False
+        except errors.CS3Error:
+            if strict:
+                raise
+            return None
+        return info.type == CONTAINER
+
     async def exists(self, path: str) -> bool:
         try:
             await self.stat(path)

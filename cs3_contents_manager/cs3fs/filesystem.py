@@ -583,12 +583,9 @@ class CS3FileSystem(AsyncFileSystem):
 
     async def refuse_folder(self, name: str, cs3_path: str) -> None:
         """reva's local drivers replace a folder, and everything in it, by a file uploaded to
-        its path: a write there is refused, as a local file system refuses it."""
-        try:
-            info = await self.storage.stat(cs3_path)
-        except errors.CS3Error:
-            return  # nothing there (the usual case), or the write itself says what is wrong
-        if info.type == CONTAINER:
+        its path: a write there is refused, as a local file system refuses it. Nothing there
+        (the usual case), or no answer: the write itself says what is wrong."""
+        if await self.storage.is_folder(cs3_path, strict=False) is True:
             raise IsADirectoryError(errno.EISDIR, "Is a folder; a file cannot replace it", f"cs3://{name}")
 
     async def _folder_missing(self, cs3_path: str) -> bool:
