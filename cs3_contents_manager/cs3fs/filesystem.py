@@ -590,13 +590,9 @@ class CS3FileSystem(AsyncFileSystem):
 
     async def _folder_missing(self, cs3_path: str) -> bool:
         """Whether there is certainly no folder at `cs3_path`: a storage that cannot be asked
-        (reva down, session expired) is no proof, and the caller reports its own error."""
-        try:
-            return (await self.storage.stat(cs3_path)).type != CONTAINER
-        except errors.NotFound:
-            return True
-        except errors.CS3Error:
-            return False
+        (reva down, session expired) is no proof, and the caller reports its own error (see
+        CS3Storage.is_folder)."""
+        return await self.storage.is_folder(cs3_path, strict=False) is False
 
     async def _put_file(self, lpath: str, rpath: str, mode: str = "overwrite", **kwargs: Any) -> None:
         if os.path.isdir(lpath):  # noqa: ASYNC240 - one stat of a local path
