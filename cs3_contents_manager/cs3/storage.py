@@ -187,12 +187,26 @@ class CS3Storage:
         )
 
     async def ensure_folder(self, path: str) -> None:
-        """Create a folder unless it exists (a concurrent creator is not an error)."""
+        """Create a folder unless it exists (a concurrent creator is not an error).
+
+        reva's local drivers answer a creator that lost the race either ALREADY_EXISTS or, when
+        the other one's mkdir landed between their own check and mkdir, a bare INTERNAL: what
+        decides is whether a folder is there now. Unavailable (reva down) is never retried
+        into a success."""
         try:
             await self.mkdir(path)
         except errors.AlreadyExists:
             if (await self.stat(path)).type != CONTAINER:
                 raise
+        except errors.CS3Error as err:
+            if type(err) is not errors.CS3Error:
+                raise
+            try:
+                made = (await self.stat(path)).type == CONTAINER
+            except errors.CS3Error:
+                made = False
+            if not made:
+                raise err from None
 
     async def delete(self, path: str) -> None:
         await self.gateway.call(

@@ -396,3 +396,15 @@ async def test_chunk_onto_a_folder_is_400(cm: CS3LargeFileManager) -> None:
         await cm.save(chunk_model(b"a", 2), "folder")
     assert caught.value.status_code == 400
     assert await cm.dir_exists("folder")
+
+
+async def test_a_folder_made_by_many_at_once_is_made_for_all(einstein: CS3Storage) -> None:
+    """fsspec copies a folder's files in parallel, each first making sure the folder exists:
+    all but one creator lose that race, and none of them may fail for it."""
+    from cs3_contents_manager.cs3.storage import CONTAINER
+
+    home = await einstein.home()
+    for attempt in range(8):
+        path = f"{home}/made-at-once-{attempt}-{random.randrange(10**9)}"
+        await asyncio.gather(*(einstein.ensure_folder(path) for _ in range(24)))
+        assert (await einstein.stat(path)).type == CONTAINER
