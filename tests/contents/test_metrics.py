@@ -24,10 +24,10 @@ from traitlets.config import Config
 
 from cs3_contents_manager import CS3LargeFileManager
 from tests.conftest import storage_for
-from tests.harness.idp import Client, IdentityProvider, jwt_parts, login_tokens, start_idp
+from tests.harness.idp import Client, IdentityProvider, access_token, jwt_parts, start_idp, write_token
 from tests.harness.jupyter import JupyterServer, seed_server
 from tests.harness.ports import free_port
-from tests.harness.reva import DEMO_USERS, OidcSettings, Revad, start_revad
+from tests.harness.reva import OidcSettings, Revad, start_revad
 
 ACCESS_TTL = 300
 ALLOWED_LABELS = {"method", "code", "direction", "outcome"}
@@ -50,22 +50,6 @@ def oidc_reva(
     server = start_revad(tmp_path_factory.mktemp("reva"), binary=revad_binary, oidc=OidcSettings(idp.issuer))
     yield server
     server.stop()
-
-
-def access_token(idp: IdentityProvider) -> str:
-    client = idp.client("notebooks")
-    tokens = login_tokens(
-        idp, "einstein", DEMO_USERS["einstein"], client.client_id, client.client_secret, client.redirect_uri
-    )
-    return str(tokens["access_token"])
-
-
-def write_token(path: Path, token: str) -> None:
-    """Replace the file atomically, as the token refresher does."""
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    temp.write_text(token)
-    temp.chmod(0o600)
-    os.replace(temp, path)
 
 
 class Bearer:

@@ -11,15 +11,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from cs3_contents_manager.cs3fs import CS3FileSystem
-from tests.harness.idp import Client, IdentityProvider, login_tokens, start_idp
-from tests.harness.reva import DEMO_USERS, OidcSettings, Revad
+from tests.harness.idp import Client, IdentityProvider, access_token, start_idp, write_token
+from tests.harness.reva import OidcSettings, Revad
 
 pytestmark = [pytest.mark.reva, pytest.mark.timeout(180)]
 
@@ -41,27 +40,11 @@ def oidc_reva(make_reva: Callable[..., Revad], idp: IdentityProvider) -> Revad:
     return make_reva(oidc=OidcSettings(issuer=idp.issuer), reva_token_ttl=REVA_TTL)
 
 
-def fresh_token(idp: IdentityProvider) -> str:
-    client = idp.client("notebooks")
-    tokens = login_tokens(
-        idp, "einstein", DEMO_USERS["einstein"], client.client_id, client.client_secret, client.redirect_uri
-    )
-    return str(tokens["access_token"])
-
-
-def write_token(path: Path, token: str) -> None:
-    """Replace the file atomically, as the refresher does."""
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    temp.write_text(token)
-    temp.chmod(0o600)
-    os.replace(temp, path)
-
-
 @pytest.fixture
 def token_file(tmp_path: Path, idp: IdentityProvider) -> Path:
     path = tmp_path / "cs3" / "oauth.token"
     path.parent.mkdir(mode=0o700)
-    write_token(path, fresh_token(idp))
+    write_token(path, access_token(idp))
     return path
 
 
@@ -87,7 +70,7 @@ class Refresher(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(self.every):
-            write_token(self.path, fresh_token(self.idp))
+            write_token(self.path, access_token(self.idp))
             self.written += 1
 
 
@@ -140,5 +123,5 @@ def test_with_nobody_refreshing_the_error_says_so_and_a_new_token_fixes_it(
         time.sleep(0.5)
     assert error is not None, "the session never expired"
     assert "The storage session expired" in str(error)
-    write_token(token_file, fresh_token(idp))
+    write_token(token_file, access_token(idp))
     assert fs.cat("~/stale.txt") == b"before"

@@ -470,6 +470,23 @@ def login_tokens(
     return token_request(idp, data, client_id, client_secret, auth_method)
 
 
+def access_token(idp: IdentityProvider, user: str = "einstein", client_id: str = "notebooks") -> str:
+    """An access token for a demo user, from the whole login flow of a registered client."""
+    client = idp.client(client_id)
+    tokens = login_tokens(
+        idp, user, DEMO_USERS[user], client.client_id, client.client_secret, client.redirect_uri
+    )
+    return str(tokens["access_token"])
+
+
+def write_token(path: Path, token: str) -> None:
+    """Replace the token file atomically with mode 0600, as the token refresher does."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(16)}")
+    temp.write_text(token)
+    temp.chmod(0o600)
+    os.replace(temp, path)
+
+
 def refresh_tokens(
     idp: IdentityProvider,
     refresh_token: str,

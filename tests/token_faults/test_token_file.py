@@ -24,8 +24,8 @@ from traitlets.config import Config
 
 from cs3_contents_manager import CS3LargeFileManager
 from tests.conftest import storage_for
-from tests.harness.idp import Client, IdentityProvider, login_tokens, start_idp
-from tests.harness.reva import DEMO_USERS, OidcSettings, Revad
+from tests.harness.idp import Client, IdentityProvider, access_token, start_idp, write_token
+from tests.harness.reva import OidcSettings, Revad
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -70,20 +70,9 @@ def no_token_in_logs(reva: Revad, idp: IdentityProvider, caplog: pytest.LogCaptu
 
 
 def fresh_token(idp: IdentityProvider, user: str = "einstein") -> str:
-    client = idp.client("notebooks")
-    tokens = login_tokens(
-        idp, user, DEMO_USERS[user], client.client_id, client.client_secret, client.redirect_uri
-    )
-    ISSUED.append(str(tokens["access_token"]))
-    return str(tokens["access_token"])
-
-
-def write_token(path: Path, token: str) -> None:
-    """Replace the file atomically, as the refresher does."""
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    temp.write_text(token)
-    temp.chmod(0o600)
-    os.replace(temp, path)
+    token = access_token(idp, user)
+    ISSUED.append(token)
+    return token
 
 
 @pytest.fixture
