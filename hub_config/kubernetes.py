@@ -141,7 +141,9 @@ def configure_kubespawner(c: Any, values: dict[str, Any]) -> None:
     # path's `{username}` fields reach the contents manager unexpanded (KubeSpawner's own
     # templating applies to environment, labels, volumes and the like, not to arguments).
     spawner.cmd = list(get_value("singleuser.cmd", ["jupyterhub-singleuser"], values))
-    spawner.args = single_user_args(values)
+    # The pod hook below puts these on every pod; here they are KubeSpawner's defaults too.
+    guarantees = UserPodGuarantees(values, scratch_limit, home)
+    spawner.args = guarantees.args
     # Values are KubeSpawner templates ({username}); literal braces are doubled in the values.
     spawner.environment = {
         # The image's files are read-only: everything a server writes goes under its home.
@@ -204,7 +206,7 @@ def configure_kubespawner(c: Any, values: dict[str, Any]) -> None:
     if profiles:
         spawner.profile_list = profiles
     spawner.pre_spawn_hook = ForgetRemovedChoices(profiles)
-    spawner.modify_pod_hook = UserPodGuarantees(values, scratch_limit, home)
+    spawner.modify_pod_hook = guarantees
 
 
 # Overrides a profile may not make: they would take the CS3 wiring off the pod.

@@ -135,6 +135,11 @@ def metric_samples(text: str) -> Samples:
     }
 
 
+def upload_calls(samples: Samples) -> float:
+    """How many InitiateFileUpload calls the contents manager counted: one per save."""
+    return samples.get(("cs3_call_duration_seconds_count", frozenset({("method", "InitiateFileUpload")})), 0)
+
+
 @pytest.fixture
 async def einstein(reva: Revad) -> AsyncIterator[CS3Storage]:
     storage = storage_for(reva, "einstein")

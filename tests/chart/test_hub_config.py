@@ -100,34 +100,17 @@ def run_hub(
         "KUBECONFIG": str(tmp_path / "kubeconfig"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
-    if command is not None:
-        before = subprocess.run(
-            [*command, f"--config={config_file}"],
-            cwd=tmp_path,
-            env=child_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+
+    def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv, cwd=tmp_path, env=child_env, capture_output=True, text=True, timeout=120, check=False
         )
+
+    if command is not None:
+        before = run([*command, f"--config={config_file}"])
         assert before.returncode == 0, f"{command} failed ({before.returncode}):\n{before.stderr[-4000:]}"
     database = "-" if keep_database else str(tmp_path / "hub.sqlite")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.chart.hub_probe",
-            config_file,
-            database,
-            "einstein",
-        ],
-        cwd=tmp_path,
-        env=child_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run([sys.executable, "-m", "tests.chart.hub_probe", config_file, database, "einstein"])
     lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
     assert proc.returncode == 0, f"the hub did not load (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
     assert lines, f"the probe printed nothing:\n{proc.stderr[-4000:]}"

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Samples, metric_samples
+from tests.conftest import metric_samples, upload_calls
 from tests.e2e.conftest import Stack, running_stack
 from tests.harness.hub import hub_login
 
@@ -43,10 +43,6 @@ def stack(
     with running_stack(revad_binary, tmp_path_factory.mktemp("metrics"), extra_values=extra) as running:
         running.seen_secrets.add(scrape_token[0])
         yield running
-
-
-def uploads(metrics: Samples) -> float:
-    return metrics.get(("cs3_call_duration_seconds_count", frozenset({("method", "InitiateFileUpload")})), 0)
 
 
 async def test_one_scrape_token_reads_the_hub_and_the_user_server(
@@ -91,5 +87,5 @@ async def test_one_scrape_token_reads_the_hub_and_the_user_server(
         res = await client.get(server_metrics, headers=scrape)
         assert res.status_code == 200
         after = metric_samples(res.text)
-        assert uploads(after) >= uploads(before) + 1
+        assert upload_calls(after) >= upload_calls(before) + 1
     assert scrape_token[0] not in res.text

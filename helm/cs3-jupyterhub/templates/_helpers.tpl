@@ -145,6 +145,67 @@ is given (the hub then stops at start with a message naming sso.clientSecret).
 {{- $url }}
 {{- end }}
 
+{{- /* The hub container's environment and mounts, shared by the upgrade-db init container. */}}
+{{- define "cs3hub.hub.env" -}}
+- name: CS3HUB_VALUES
+  value: {{ include "cs3hub.hub.secretDir" . }}/values.yaml
+- name: PYTHONUNBUFFERED
+  value: "1"
+- name: JPY_COOKIE_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "cs3hub.hubSecrets.name" . }}
+      key: cookie-secret
+- name: JUPYTERHUB_CRYPT_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "cs3hub.hubSecrets.name" . }}
+      key: crypt-key
+- name: CONFIGPROXY_AUTH_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "cs3hub.hubSecrets.name" . }}
+      key: proxy-token
+{{- range $name, $value := .Values.hub.extraEnv }}
+- name: {{ $name }}
+  {{- if kindIs "map" $value }}
+  {{- toYaml $value | nindent 2 }}
+  {{- else }}
+  value: {{ $value | toString | quote }}
+  {{- end }}
+{{- end }}
+{{- with .Values.hub.db.password.name }}
+{{- /* The hub puts it into the database URL itself: it is never part of its values. */}}
+- name: CS3HUB_DB_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.hub.db.password.key }}
+{{- end }}
+{{- end }}
+
+{{- define "cs3hub.hub.volumeMounts" -}}
+- name: config
+  mountPath: {{ include "cs3hub.hub.configDir" . }}
+  readOnly: true
+- name: secret
+  mountPath: {{ include "cs3hub.hub.secretDir" . }}
+  readOnly: true
+- name: data
+  mountPath: {{ include "cs3hub.hub.dataDir" . }}
+- name: tmp
+  mountPath: /tmp
+{{- range $name, $file := .Values.hub.extraFiles }}
+- name: files
+  mountPath: {{ $file.mountPath }}
+  subPath: {{ $name }}
+  readOnly: true
+{{- end }}
+{{- with .Values.hub.extraVolumeMounts }}
+{{- toYaml . | nindent 0 }}
+{{- end }}
+{{- end }}
+
 {{/* Paths inside the hub container. */}}
 {{- define "cs3hub.hub.secretDir" -}}/usr/local/etc/jupyterhub/secret{{- end }}
 {{- define "cs3hub.hub.configDir" -}}/usr/local/etc/jupyterhub/config{{- end }}
