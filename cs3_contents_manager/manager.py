@@ -199,10 +199,9 @@ class CS3FileContentsManager(CS3FileManagerMixin, AsyncContentsManager):
         install(self)
 
     def _register_contents_api(self) -> None:
-        """Have the server load our stricter contents API (`contents_api`) and `/metrics`
-        (`metrics_api`) ahead of its own: the server reads `extra_services` after creating its
-        contents manager, so a site's configuration needs nothing more than this manager's
-        class name."""
+        """Have the server load our routes (SERVER_APIS) ahead of its own: the server reads
+        `extra_services` after creating its contents manager, so a site's configuration needs
+        nothing more than this manager's class name."""
         server = self.parent
         services = getattr(server, "extra_services", None)
         if server is not None and services is not None:
