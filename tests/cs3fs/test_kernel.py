@@ -7,7 +7,7 @@ import pytest
 
 from tests.contents.test_server import execute
 from tests.cs3fs.test_dataframes import api_bytes, api_upload
-from tests.harness.jupyter import JupyterServer
+from tests.harness.jupyter import JupyterServer, notebook_kernel
 
 pytestmark = [pytest.mark.reva, pytest.mark.timeout(180)]
 
@@ -25,58 +25,43 @@ async def test_a_notebook_reads_the_csv_next_to_it(server: JupyterServer, folder
     api_upload(server, f"{folder}/sub/data.csv", b"city,visitors\nGeneva,3\nZurich,5\n")
     api_upload(server, f"{folder}/shared.csv", b"n\n40\n2\n")
 
-    async with server.client() as http:
-        # As JupyterLab asks for it: the notebook's path and its name.
-        res = await http.post(
-            "/api/sessions",
-            json={
-                "path": f"{folder}/sub/analysis.ipynb",
-                "name": "analysis.ipynb",
-                "type": "notebook",
-                "kernel": {"name": "python3"},
-            },
+    # As JupyterLab asks for it: the notebook's path and its name.
+    async with notebook_kernel(server.url, server.headers(), f"{folder}/sub/analysis.ipynb") as ws_url:
+        headers = server.headers()
+        # The documented one-liner, nothing configured before it.
+        printed = await execute(
+            ws_url, headers, 'import pandas as pd; print(pd.read_csv("cs3://data.csv")["visitors"].sum())'
         )
-        assert res.status_code == 201, res.text
-        session = res.json()
-        try:
-            ws_url = server.url.replace("http", "ws") + f"/api/kernels/{session['kernel']['id']}/channels"
-            headers = server.headers()
-            # The documented one-liner, nothing configured before it.
-            printed = await execute(
-                ws_url, headers, 'import pandas as pd; print(pd.read_csv("cs3://data.csv")["visitors"].sum())'
-            )
-            assert printed.strip() == "8"
-            # A file one folder up, and the same file by its path in the file browser.
-            printed = await execute(
-                ws_url,
-                headers,
-                f'print(pd.read_csv("cs3://../shared.csv")["n"].sum(), '
-                f'len(pd.read_csv("cs3://~/{folder}/sub/data.csv")))',
-            )
-            assert printed.split() == ["42", "2"]
-            # Written by the kernel, seen in the file browser next to the notebook.
-            await execute(
-                ws_url,
-                headers,
-                'df = pd.read_csv("cs3://data.csv"); df["twice"] = df["visitors"] * 2; '
-                'df.to_csv("cs3://result.csv", index=False)',
-            )
-            assert api_bytes(server, f"{folder}/sub/result.csv") == (
-                b"city,visitors,twice\nGeneva,3,6\nZurich,5,10\n"
-            )
-            # The root is as far as a notebook reaches.
-            printed = await execute(
-                ws_url,
-                headers,
-                "import fsspec\n"
-                "try:\n"
-                '    fsspec.open("cs3://../../../etc/passwd").open()\n'
-                "except PermissionError as err:\n"
-                "    print(type(err).__name__)",
-            )
-            assert printed.strip() == "PermissionError"
-        finally:
-            await http.delete(f"/api/sessions/{session['id']}")
+        assert printed.strip() == "8"
+        # A file one folder up, and the same file by its path in the file browser.
+        printed = await execute(
+            ws_url,
+            headers,
+            f'print(pd.read_csv("cs3://../shared.csv")["n"].sum(), '
+            f'len(pd.read_csv("cs3://~/{folder}/sub/data.csv")))',
+        )
+        assert printed.split() == ["42", "2"]
+        # Written by the kernel, seen in the file browser next to the notebook.
+        await execute(
+            ws_url,
+            headers,
+            'df = pd.read_csv("cs3://data.csv"); df["twice"] = df["visitors"] * 2; '
+            'df.to_csv("cs3://result.csv", index=False)',
+        )
+        assert api_bytes(server, f"{folder}/sub/result.csv") == (
+            b"city,visitors,twice\nGeneva,3,6\nZurich,5,10\n"
+        )
+        # The root is as far as a notebook reaches.
+        printed = await execute(
+            ws_url,
+            headers,
+            "import fsspec\n"
+            "try:\n"
+            '    fsspec.open("cs3://../../../etc/passwd").open()\n'
+            "except PermissionError as err:\n"
+            "    print(type(err).__name__)",
+        )
+        assert printed.strip() == "PermissionError"
 
 
 async def test_kernel_environment_names_the_notebook_and_holds_no_secret(
@@ -85,26 +70,12 @@ async def test_kernel_environment_names_the_notebook_and_holds_no_secret(
     async with server.client() as http:
         res = await http.put(f"/api/contents/{folder}/env.ipynb", json=NOTEBOOK)
         assert res.status_code == 201
-        res = await http.post(
-            "/api/sessions",
-            json={
-                "path": f"{folder}/env.ipynb",
-                "name": "env.ipynb",
-                "type": "notebook",
-                "kernel": {"name": "python3"},
-            },
+    async with notebook_kernel(server.url, server.headers(), f"{folder}/env.ipynb") as ws_url:
+        printed = await execute(
+            ws_url,
+            server.headers(),
+            "import os, json; print(os.environ['CS3FS_NOTEBOOK']); print(os.environ['FSSPEC_CS3'])",
         )
-        assert res.status_code == 201, res.text
-        session = res.json()
-        try:
-            ws_url = server.url.replace("http", "ws") + f"/api/kernels/{session['kernel']['id']}/channels"
-            printed = await execute(
-                ws_url,
-                server.headers(),
-                "import os, json; print(os.environ['CS3FS_NOTEBOOK']); print(os.environ['FSSPEC_CS3'])",
-            )
-        finally:
-            await http.delete(f"/api/sessions/{session['id']}")
     notebook, settings = printed.strip().split("\n", 1)
     assert notebook == f"{folder}/env.ipynb"
     assert "relativity" not in settings  # the token file's path only, never its content

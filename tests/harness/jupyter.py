@@ -10,6 +10,8 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -145,3 +147,27 @@ def seed_server(
     `sections` add to or override the seed's settings."""
     settings = seed_settings(gateway, root, password_file(workdir, user), **sections)
     return JupyterServer(workdir, settings, env={"JUPYTERHUB_USER": user, **(env or {})})
+
+
+@asynccontextmanager
+async def notebook_kernel(base_url: str, headers: dict[str, str], path: str) -> AsyncIterator[str]:
+    """A kernel started for the notebook at `path` as JupyterLab starts one (POST /api/sessions
+    with the notebook's path and name, python3): yields the URL of its channels websocket and
+    ends the session after."""
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60.0) as http:
+        res = await http.post(
+            "api/sessions",
+            json={
+                "path": path,
+                "name": path.rsplit("/", 1)[-1],
+                "type": "notebook",
+                "kernel": {"name": "python3"},
+            },
+        )
+        assert res.status_code == 201, res.text
+        session = res.json()
+        try:
+            ws_base = base_url.rstrip("/").replace("http", "ws", 1)
+            yield f"{ws_base}/api/kernels/{session['kernel']['id']}/channels"
+        finally:
+            await http.delete(f"api/sessions/{session['id']}")

@@ -50,6 +50,7 @@ from tests.harness.docker import (
     docker_unavailable,
     image_name,
 )
+from tests.harness.jupyter import notebook_kernel
 from tests.harness.reva import DEMO_USERS, default_binary
 
 from .reva_client import RevaClient
@@ -342,24 +343,10 @@ async def test_a_kernel_in_the_image_reads_the_csv_next_to_its_notebook(pod: Pod
             f"api/contents/{folder}/analysis.ipynb", json={"type": "notebook", "content": notebook}
         )
         assert saved.status_code == 201, saved.text
-        res = api.post(
-            "api/sessions",
-            json={
-                "path": f"{folder}/analysis.ipynb",
-                "name": "analysis.ipynb",
-                "type": "notebook",
-                "kernel": {"name": "python3"},
-            },
-        )
-        assert res.status_code == 201, res.text
-        session = res.json()
-        try:
-            ws_url = pod.lab_url.replace("http", "ws") + f"api/kernels/{session['kernel']['id']}/channels"
-            headers = {"Authorization": f"token {pod.user_token}"}
-            code = 'import pandas as pd; print(pd.read_csv("cs3://data.csv")["visitors"].sum())'
-            printed = await execute(ws_url, headers, code, timeout=120)
-        finally:
-            api.delete(f"api/sessions/{session['id']}")
+    headers = {"Authorization": f"token {pod.user_token}"}
+    async with notebook_kernel(pod.lab_url, headers, f"{folder}/analysis.ipynb") as ws_url:
+        code = 'import pandas as pd; print(pd.read_csv("cs3://data.csv")["visitors"].sum())'
+        printed = await execute(ws_url, headers, code, timeout=120)
     assert printed.strip() == "8"
 
 
